@@ -1,0 +1,163 @@
+"""One experiment: a workload through a technique, measured and recorded whatever happens.
+
+The runner reads capabilities off the pipeline (``verify``, ``metrics``, ``max_eval_samples``,
+``max_repeats``) and never looks at the technique's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nesabench.build import build
+from nesabench.config import HarnessConfig, validate
+from nesabench.confighash import stable_hash
+from nesabench.harness import provenance
+from nesabench.harness.memory import PeakMemory
+from nesabench.harness.quality import measure_quality
+from nesabench.harness.records import Record, find_ok_record, write_record
+from nesabench.harness.timing import TimingStats, slowdown, time_calls
+from nesabench.pipeline import PartyView, Pipeline, Unsupported
+from nesabench.workloads.workload import Workload, load_workload
+
+log = logging.getLogger(__name__)
+
+
+def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
+    """Identity of a run: what was run and how it was measured, not where results go."""
+    return stable_hash({
+        "workload": OmegaConf.to_container(cfg.workload, resolve=True),
+        "technique": OmegaConf.to_container(cfg.technique, resolve=True),
+        "harness": {k: getattr(harness, k) for k in ("warmup", "repeats", "batch_size", "eval_samples")},
+        "seed": cfg.seed,
+    })
+
+
+def batches_of(x: torch.Tensor, size: int) -> list[torch.Tensor]:
+    return [x[i : i + size] for i in range(0, len(x), size)]
+
+
+def run_experiment(cfg: DictConfig, overrides: list[str] | None = None) -> Record:
+    """Validate, run and record one experiment. Returns the record it wrote."""
+    harness = validate(cfg)
+    runs_dir = Path(cfg.paths.results_dir) / "runs"
+    technique_params = {k: v for k, v in OmegaConf.to_container(cfg.technique, resolve=True).items()
+                        if not k.startswith("_") and k != "name"}
+    record = Record(
+        technique=cfg.technique.name, workload=cfg.workload.name, seed=cfg.seed,
+        config_hash=run_config_hash(cfg, harness), overrides=list(overrides or []),
+        versions=provenance.versions(), git_rev=provenance.git_revision(),
+        machine=provenance.machine(),
+    )
+    record.update({f"param.{k}": v for k, v in technique_params.items()})
+    if harness.resume and (done := find_ok_record(runs_dir, record.config_hash)):
+        log.info("resume: %s/%s already recorded in %s; skipping", record.technique,
+                 record.workload, done.name)
+        return record
+    tag = f"[{record.technique} / {record.workload}]"
+    try:
+        workload = load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
+        record.train_s = workload.train_s
+        _measure(cfg, harness, workload, record, tag)
+        record.status = "ok"
+    except Unsupported as err:
+        record.status, record.reason = "unsupported", err.reason
+        if err.estimate:
+            record.update(err.estimate)
+            record.estimated = True
+            record.slowdown = slowdown(record.latency_p50_s, record.plaintext_latency_p50_s)
+        log.warning("%s unsupported: %s", tag, err.reason)
+    except Exception as err:  # noqa: BLE001 - a failed run is a result; the sweep goes on
+        record.status, record.reason = "failed", f"{type(err).__name__}: {err}"
+        record.traceback = traceback.format_exc()
+        log.error("%s failed: %s", tag, record.reason)
+    path = write_record(record, runs_dir)
+    log.info("%s %s -> %s", tag, record.status, path)
+    return record
+
+
+def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record: Record, tag: str) -> None:
+    ds = workload.dataset
+    model = workload.model.eval()
+    n_eval = len(ds.x_test) if harness.eval_samples is None else min(harness.eval_samples, len(ds.x_test))
+
+    # The plaintext reference, timed in this run on this machine with the same timer.
+    timed = batches_of(ds.x_test[: max(harness.batch_size, min(len(ds.x_test), 64))], harness.batch_size)
+    timed = [b for b in timed if len(b) == harness.batch_size] or timed[:1]
+    ref = TimingStats.of(time_calls(model, timed, harness.warmup, harness.repeats))
+    record.plaintext_latency_p50_s, record.plaintext_latency_p95_s = ref.p50, ref.p95
+    record.batch_size, record.warmup = len(timed[0]), harness.warmup
+
+    node = OmegaConf.create({k: v for k, v in cfg.technique.items() if k != "name"})
+    pipeline: Pipeline = build(node, "technique")
+    pipeline.check(workload)
+
+    cap = getattr(pipeline, "max_eval_samples", None)
+    n_eval = min(n_eval, cap) if cap else n_eval
+    x_eval, y_eval = ds.x_test[:n_eval], ds.y_test[:n_eval]
+    with torch.no_grad():
+        reference = model(x_eval)
+
+    log.info("%s prepare", tag)
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        pipeline.prepare(workload)
+        record.setup_s = time.perf_counter() - t0
+        log.info("%s prepared in %.2fs; evaluating %d samples", tag, record.setup_s, n_eval)
+        outputs, views = [], []
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for b in batches_of(x_eval, harness.batch_size):
+                outputs.append(torch.as_tensor(pipeline.infer(b)).reshape(len(b), *reference.shape[1:]))
+                views.append(pipeline.views())
+        record.eval_s = time.perf_counter() - t0
+    record.peak_mem_mb, record.peak_mem_delta_mb = mem.peak_mb, mem.delta_mb
+    q = measure_quality(torch.cat(outputs), reference, y_eval)
+    record.update(vars(q))
+    record.update(view_accounting(views))
+
+    repeats = min(harness.repeats, getattr(pipeline, "max_repeats", None) or harness.repeats)
+    timed_eval = [b for b in timed if len(b) == harness.batch_size] or timed
+    lat = TimingStats.of(time_calls(pipeline.infer, timed_eval, harness.warmup, repeats))
+    record.update(lat.as_record("latency"))
+    record.latency_per_sample_s = lat.p50 / record.batch_size
+    record.throughput_sps = record.batch_size / lat.p50
+    record.slowdown = slowdown(lat.p50, ref.p50)
+    log.info("%s p50 %.3g s (plaintext %.3g s, %.3gx)", tag, lat.p50, ref.p50, record.slowdown)
+
+    if callable(getattr(pipeline, "verify", None)):
+        record.update(verification(pipeline))
+    if callable(getattr(pipeline, "metrics", None)):
+        record.update(pipeline.metrics())
+    if harness.leakage:
+        from nesabench.leakage import evaluate_leakage
+
+        record.update(evaluate_leakage(workload, x_eval, views))
+
+
+def view_accounting(views: list[list[PartyView]]) -> dict[str, Any]:
+    """Bytes untrusted parties received per inference call, and which kinds of view they got."""
+    if not views:
+        return {"bytes_to_nodes": 0, "view_kinds": ""}
+    per_call = [sum(v.nbytes for v in call if v.untrusted and v.received) for call in views]
+    kinds = sorted({f"{v.party}:{v.kind}" for call in views for v in call})
+    return {"bytes_to_nodes": int(round(sum(per_call) / len(per_call))), "view_kinds": " ".join(kinds)}
+
+
+def verification(pipeline: Any) -> dict[str, Any]:
+    """Honest verification, then each tamper case the technique declares."""
+    t0 = time.perf_counter()
+    honest = pipeline.verify(None)
+    out: dict[str, Any] = {"verified": bool(honest.verified), "verify_s": time.perf_counter() - t0}
+    cases = list(getattr(pipeline, "tamper_cases", ()))
+    if cases:
+        detected = [not pipeline.verify(case).verified for case in cases]
+        out["tamper_detection_rate"] = sum(detected) / len(detected)
+        out["tamper_cases"] = " ".join(f"{c}={'detected' if d else 'MISSED'}" for c, d in zip(cases, detected))
+    return out
