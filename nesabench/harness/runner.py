@@ -138,7 +138,7 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
     if harness.leakage:
         from nesabench.leakage import evaluate_leakage
 
-        record.update(evaluate_leakage(workload, x_eval, views))
+        record.update(evaluate_leakage(workload, pipeline, x_eval, views))
 
 
 def view_accounting(views: list[list[PartyView]]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import torch
 from nesabench.pipeline import PartyView
 
 
-def evaluate_leakage(workload: Any, inputs: torch.Tensor, views: list[list[PartyView]]) -> dict[str, Any]:
+def evaluate_leakage(
+    workload: Any, pipeline: Any, inputs: torch.Tensor, views: list[list[PartyView]]
+) -> dict[str, Any]:
     """Flat record keys summarizing per-party leakage (filled in by the leakage suite)."""
     return {}
