@@ -25,7 +25,7 @@ def target_of(node: Any, where: str) -> Any:
         raise ConfigError(f"{where} has no _target_; set {where}._target_=package.module.Name")
     try:
         return get_object(target)
-    except Exception as err:  # noqa: BLE001 - Hydra wraps import errors in several types
+    except Exception as err:  # Hydra wraps import errors in several types
         raise ConfigError(f"{where}._target_={target!r} cannot be imported: {err}") from err
 
 
@@ -48,7 +48,7 @@ def build(node: Any, where: str, offered: Mapping[str, Any] | None = None, **kwa
     """
     obj = target_of(node, where)
     names, var_kw = accepted_parameters(obj)
-    own = [k for k in node.keys() if not str(k).startswith("_")]
+    own = [k for k in node if not str(k).startswith("_")]
     unknown = [k for k in own if k not in names and not var_kw]
     if unknown:
         raise ConfigError(

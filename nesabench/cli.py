@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from nesabench.config import register
+from nesabench.config import Config, HarnessConfig, PathsConfig, WorkloadConfig, register
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("nesabench")
@@ -18,18 +19,38 @@ log = logging.getLogger("nesabench")
 register()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+TYPED_SECTIONS = {"harness": HarnessConfig, "paths": PathsConfig, "workload": WorkloadConfig}
+
+
+def unknown_key_errors(argv: list[str]) -> list[str]:
+    """Misspelt keys in command-line overrides, each with the keys that exist there.
+
+    Hydra rejects them too, but without saying what is accepted; this says it first.
+    """
+    top = [f.name for f in fields(Config)]
+    errors = []
+    for arg in argv:
+        if "=" not in arg or arg.startswith(("-", "+", "~", "hydra.", "hydra/")):
+            continue
+        key = arg.split("=", 1)[0]
+        head, _, rest = key.partition(".")
+        if head not in top and head != "experiment" and "/" not in head:
+            errors.append(f"unknown config key {key!r}; top-level keys: {', '.join(top)}, experiment")
+        elif rest and head in TYPED_SECTIONS:
+            names = [f.name for f in fields(TYPED_SECTIONS[head])]
+            if rest.split(".", 1)[0] not in names:
+                errors.append(f"unknown key {key!r}; {head} accepts: {', '.join(names)}")
+    return errors
+
 
 def _overrides() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
 
-    try:
-        return list(HydraConfig.get().overrides.task)
-    except ValueError:  # not running under Hydra (tests calling run directly)
-        return []
+    return list(HydraConfig.get().overrides.task)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> int:
+def hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from nesabench.build import ConfigError
@@ -38,12 +59,17 @@ def main(cfg: DictConfig) -> int:
     try:
         record = run_experiment(cfg, overrides=_overrides())
     except ConfigError as err:
-        log.error("configuration error: %s", err)
+        print(f"nesabench: configuration error: {err}", file=sys.stderr)
         sys.exit(2)
-    multirun = HydraConfig.get().mode.name == "MULTIRUN"
-    if record.status == "failed" and not multirun:
+    if record.status == "failed" and HydraConfig.get().mode.name != "MULTIRUN":
         sys.exit(1)
-    return 0
+
+
+def main() -> None:
+    errors = unknown_key_errors(sys.argv[1:])
+    if errors:
+        sys.exit("nesabench: " + "\n".join(errors))
+    hydra_main()
 
 
 def report() -> None:

@@ -20,7 +20,7 @@ class HarnessConfig:
     warmup: int = 3  # untimed calls before timing
     repeats: int = 30  # timed calls; p50/p95 are taken over these
     batch_size: int = 1  # samples per timed call (1 = per-sample latency)
-    eval_samples: Optional[int] = None  # test samples for quality; None = the whole test split
+    eval_samples: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional  # test samples for quality; None = the whole test split
     leakage: bool = True  # run the leakage attacks on the views (never timed)
     resume: bool = False  # skip a run whose record (same config hash, status ok) already exists
 

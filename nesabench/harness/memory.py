@@ -6,6 +6,7 @@ of multi-party techniques are children. Never active while latency is being time
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import psutil
@@ -14,10 +15,8 @@ import psutil
 def rss_bytes(proc: psutil.Process) -> int:
     total = proc.memory_info().rss
     for child in proc.children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.Error):
             total += child.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 

@@ -73,7 +73,7 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None) -> Recor
             record.estimated = True
             record.slowdown = slowdown(record.latency_p50_s, record.plaintext_latency_p50_s)
         log.warning("%s unsupported: %s", tag, err.reason)
-    except Exception as err:  # noqa: BLE001 - a failed run is a result; the sweep goes on
+    except Exception as err:  # a failed run is a result; the sweep goes on
         record.status, record.reason = "failed", f"{type(err).__name__}: {err}"
         record.traceback = traceback.format_exc()
         log.error("%s failed: %s", tag, record.reason)
@@ -147,7 +147,7 @@ def view_accounting(views: list[list[PartyView]]) -> dict[str, Any]:
         return {"bytes_to_nodes": 0, "view_kinds": ""}
     per_call = [sum(v.nbytes for v in call if v.untrusted and v.received) for call in views]
     kinds = sorted({f"{v.party}:{v.kind}" for call in views for v in call})
-    return {"bytes_to_nodes": int(round(sum(per_call) / len(per_call))), "view_kinds": " ".join(kinds)}
+    return {"bytes_to_nodes": round(sum(per_call) / len(per_call)), "view_kinds": " ".join(kinds)}
 
 
 def verification(pipeline: Any) -> dict[str, Any]:
@@ -159,5 +159,7 @@ def verification(pipeline: Any) -> dict[str, Any]:
     if cases:
         detected = [not pipeline.verify(case).verified for case in cases]
         out["tamper_detection_rate"] = sum(detected) / len(detected)
-        out["tamper_cases"] = " ".join(f"{c}={'detected' if d else 'MISSED'}" for c, d in zip(cases, detected))
+        out["tamper_cases"] = " ".join(
+            f"{c}={'detected' if d else 'MISSED'}" for c, d in zip(cases, detected, strict=True)
+        )
     return out

@@ -6,6 +6,7 @@ hybrid's weight transformations, can see each linear map and non-linearity by na
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -35,7 +36,7 @@ class MLP(nn.Module):
         super().__init__()
         widths = [in_features, *hidden, num_classes]
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
             layers.append(nn.Linear(a, b))
             if i < len(widths) - 2:
                 layers.append(activation(act))

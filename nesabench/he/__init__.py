@@ -1,0 +1,1 @@
+"""Shared pieces of the homomorphic-encryption baselines (TenSEAL CKKS, Concrete ML TFHE)."""

@@ -1,0 +1,180 @@
+"""Reconstruction probe: learn view -> input on attacker pairs, score on held-out inputs.
+
+Images and tables: RidgeCV and a small MLP regress the input; leakage = max(0, R^2) (variance
+weighted, on held-out inputs). Token inputs: a ridge classifier predicts the token at every
+position; leakage = token-recovery rate above the best position-wise constant guess, normalized.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import binomtest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import RidgeCV
+from sklearn.neural_network import MLPRegressor
+from sklearn.preprocessing import StandardScaler
+
+from nesabench.leakage.result import ALPHA, AttackResult, above_chance, bootstrap_ci, wilson_ci
+
+Fold = tuple[np.ndarray, np.ndarray]
+ALPHAS = np.logspace(-3, 4, 8)
+#: Token classes kept for the token probe (most frequent in attacker data; the rest count as misses).
+TOKEN_VOCAB = 512
+#: The MLP only runs on views this narrow (it is the slow part).
+MLP_MAX_FEATURES = 1024
+
+
+def _ridge(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray) -> np.ndarray:
+    scaler = StandardScaler().fit(x_tr)
+    model = RidgeCV(alphas=ALPHAS).fit(scaler.transform(x_tr), y_tr)
+    return model.predict(scaler.transform(x_te))
+
+
+def _mlp(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, seed: int) -> np.ndarray:
+    scaler = StandardScaler().fit(x_tr)
+    model = MLPRegressor(hidden_layer_sizes=(128,), max_iter=300, random_state=seed, alpha=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(scaler.transform(x_tr), y_tr)
+    return model.predict(scaler.transform(x_te)).reshape(len(x_te), -1)
+
+
+def out_of_fold(predict, x: np.ndarray, y: np.ndarray, folds: Sequence[Fold]) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions for every test index of every fold (the attacker never trains on them)."""
+    idx = np.concatenate([te for _, te in folds])
+    pred = np.concatenate([predict(x[tr], y[tr], x[te]) for tr, te in folds])
+    return idx, pred
+
+
+def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
+    sst = ((y - y.mean(0)) ** 2).sum()
+    return float(1.0 - ((y - pred) ** 2).sum() / sst) if sst > 0 else float("nan")
+
+
+def _cosine(y: np.ndarray, pred: np.ndarray) -> float:
+    num = (y * pred).sum(1)
+    den = np.linalg.norm(y, axis=1) * np.linalg.norm(pred, axis=1)
+    return float(np.mean(num / np.maximum(den, 1e-12)))
+
+
+def _image_quality(y: np.ndarray, pred: np.ndarray, shape: tuple[int, ...], data_range: float) -> dict:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    psnr, ssim = [], []
+    for a, b in zip(y, pred):
+        a_img = a.reshape(shape[-2:]) if int(np.prod(shape[:-2])) == 1 else a.reshape(shape)
+        b_img = np.clip(b, 0, data_range).reshape(a_img.shape)
+        psnr.append(peak_signal_noise_ratio(a_img, b_img, data_range=data_range))
+        ssim.append(structural_similarity(a_img, b_img, data_range=data_range,
+                                          channel_axis=0 if a_img.ndim == 3 else None, win_size=3))
+    return {"psnr": float(np.mean(np.minimum(psnr, 100.0))), "ssim": float(np.mean(ssim))}
+
+
+def reconstruction_probe(
+    x: np.ndarray,
+    inputs: np.ndarray,
+    folds: Sequence[Fold],
+    image_shape: tuple[int, ...] | None = None,
+    data_range: float = 1.0,
+    seed: int = 0,
+    name: str = "reconstruction",
+) -> list[AttackResult]:
+    """Ridge (and MLP on narrow views) from view features ``x`` to flattened ``inputs``."""
+    y = inputs.reshape(len(inputs), -1).astype(np.float64)
+    n_train = len(folds[0][0])
+    regressors = {"ridge": _ridge}
+    if x.shape[1] <= MLP_MAX_FEATURES:
+        regressors["mlp"] = lambda a, b, c: _mlp(a, b, c, seed)
+    rng = np.random.default_rng(seed)
+    out = []
+    for reg_name, fn in regressors.items():
+        idx, pred = out_of_fold(fn, x, y, folds)
+        yt = y[idx]
+        r2 = r2_score(yt, pred)
+        lo, hi = bootstrap_ci(lambda s: r2_score(yt[s], pred[s]), len(yt), rng)
+        metrics = {"r2": r2, "cosine": _cosine(yt, pred)}
+        if image_shape is not None:
+            metrics.update(_image_quality(yt, pred, image_shape, data_range))
+        # Leakage is R^2 only where even the bootstrap's lower end beats predicting the mean.
+        leak = r2 if lo > 0 else 0.0
+        out.append(AttackResult(f"{name}_{reg_name}", leak, n_train=n_train, n_test=len(idx),
+                                ci_low=lo, ci_high=hi, metrics=metrics))
+    return out
+
+
+def _onehot_int(rows: np.ndarray, vocab: np.ndarray) -> np.ndarray:
+    """Integer-valued view rows (token ids) as one-hot over ``vocab`` per element."""
+    lookup = {int(v): i for i, v in enumerate(vocab)}
+    out = np.zeros((rows.shape[0], rows.shape[1] * len(vocab)))
+    for j in range(rows.shape[1]):
+        cols = np.array([lookup.get(int(v), -1) for v in rows[:, j]])
+        ok = cols >= 0
+        out[np.nonzero(ok)[0], j * len(vocab) + cols[ok]] = 1.0
+    return out
+
+
+def token_probe(
+    samples: Sequence[np.ndarray],
+    ids: np.ndarray,
+    folds: Sequence[Fold],
+    pad_id: int = 0,
+    name: str = "token_recovery",
+) -> AttackResult:
+    """Predict the token at each position from the view; position-aligned when the view is.
+
+    A view whose samples have one row per token (hidden states ``(T, d)``) is probed row by row;
+    any other view is probed as one vector predicting all positions at once.
+    """
+    arr = [np.asarray(s) for s in samples]
+    n, t = ids.shape
+    aligned = all(a.ndim >= 2 and a.shape[0] == t for a in arr)
+    integer = all(np.issubdtype(a.dtype, np.integer) for a in arr)
+    train_idx = np.unique(np.concatenate([tr for tr, _ in folds]))
+    counts = np.bincount(ids[train_idx][ids[train_idx] != pad_id].ravel())
+    vocab = np.argsort(counts)[::-1][: min(TOKEN_VOCAB, int((counts > 0).sum()))]
+    cls = {int(v): i for i, v in enumerate(vocab)}
+    target = np.vectorize(lambda v: cls.get(int(v), len(vocab)))(ids)  # len(vocab) = other
+
+    if aligned:
+        feats = np.stack([a.reshape(t, -1) for a in arr]).astype(np.float64)  # (n, t, d)
+        if integer:
+            flat = feats.reshape(n * t, -1)
+            feats = _onehot_int(flat, np.unique(flat[np.isin(np.arange(n * t) // t, train_idx)])
+                                ).reshape(n, t, -1)
+    else:
+        feats = np.stack([a.ravel() for a in arr]).astype(np.float64)
+        if integer:
+            feats = _onehot_int(feats, np.unique(feats[train_idx]))
+
+    correct = np.zeros(0, dtype=bool)
+    chance_hits = np.zeros(0, dtype=bool)
+    n_train = len(folds[0][0])
+    for tr, te in folds:
+        mask_tr, mask_te = ids[tr] != pad_id, ids[te] != pad_id
+        const = np.array([np.bincount(target[tr][:, j], minlength=len(vocab) + 1).argmax() for j in range(t)])
+        if aligned:
+            xtr, ytr = feats[tr][mask_tr], target[tr][mask_tr]
+            onehot = np.eye(len(vocab) + 1)[ytr]
+            scaler = StandardScaler().fit(xtr)
+            model = RidgeCV(alphas=ALPHAS).fit(scaler.transform(xtr), onehot)
+            pred = np.full(target[te].shape, -1)
+            pred[mask_te] = model.predict(scaler.transform(feats[te][mask_te])).argmax(1)
+        else:
+            onehot = np.eye(len(vocab) + 1)[target[tr]].reshape(len(tr), -1)
+            scaler = StandardScaler().fit(feats[tr])
+            model = RidgeCV(alphas=ALPHAS).fit(scaler.transform(feats[tr]), onehot)
+            pred = model.predict(scaler.transform(feats[te])).reshape(len(te), t, -1).argmax(2)
+        hit = (pred == target[te]) & (target[te] < len(vocab))
+        correct = np.concatenate([correct, hit[mask_te]])
+        chance_hits = np.concatenate([chance_hits, ((const[None, :] == target[te]) & (target[te] < len(vocab)))[mask_te]])
+    k, m = int(correct.sum()), len(correct)
+    rate, chance = k / max(m, 1), float(chance_hits.mean()) if m else 0.0
+    p = binomtest(k, m, min(max(chance, 1e-9), 1 - 1e-9), alternative="greater").pvalue if m else 1.0
+    lo, hi = wilson_ci(k, m)
+    leak = above_chance(rate, chance) if p < ALPHA else 0.0
+    return AttackResult(name, leak, n_train=n_train, n_test=m, ci_low=lo, ci_high=hi,
+                        metrics={"token_recovery": rate, "chance": chance, "p_value": float(p),
+                                 "aligned": aligned})
