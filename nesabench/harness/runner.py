@@ -39,6 +39,11 @@ def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
     })
 
 
+def one_line(text: str) -> str:
+    """Reasons go in table cells: one line; the traceback keeps the rest."""
+    return " ".join(text.split())
+
+
 def batches_of(x: torch.Tensor, size: int) -> list[torch.Tensor]:
     return [x[i : i + size] for i in range(0, len(x), size)]
 
@@ -67,14 +72,14 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None) -> Recor
         _measure(cfg, harness, workload, record, tag)
         record.status = "ok"
     except Unsupported as err:
-        record.status, record.reason = "unsupported", err.reason
+        record.status, record.reason = "unsupported", one_line(err.reason)
         if err.estimate:
             record.update(err.estimate)
             record.estimated = True
             record.slowdown = slowdown(record.latency_p50_s, record.plaintext_latency_p50_s)
         log.warning("%s unsupported: %s", tag, err.reason)
     except Exception as err:  # a failed run is a result; the sweep goes on
-        record.status, record.reason = "failed", f"{type(err).__name__}: {err}"
+        record.status, record.reason = "failed", one_line(f"{type(err).__name__}: {err}")
         record.traceback = traceback.format_exc()
         log.error("%s failed: %s", tag, record.reason)
     path = write_record(record, runs_dir)

@@ -66,7 +66,7 @@ def membership_split(dataset: Dataset, attacker_fraction: float = 0.5, seed: int
     if not 0.0 < attacker_fraction < 1.0:
         raise ValueError(f"attacker_fraction must lie in (0, 1), got {attacker_fraction}")
     order = torch.randperm(len(dataset.x_test), generator=torch.Generator().manual_seed(seed))
-    n_attacker = int(round(attacker_fraction * len(order)))
+    n_attacker = round(attacker_fraction * len(order))
     if n_attacker < 1 or n_attacker >= len(order):
         raise ValueError(
             f"attacker_fraction {attacker_fraction} leaves no attacker or no non-member sample "
@@ -152,7 +152,7 @@ def shadow_confidences(
     """Train shadows on random subsets of the attacker data; their confidences on members, non-members."""
     if not 0.0 < shadow_fraction <= 1.0:
         raise ValueError(f"shadow_fraction must lie in (0, 1], got {shadow_fraction}")
-    n_sub = max(2, int(round(shadow_fraction * len(split.attacker_x))))
+    n_sub = max(2, round(shadow_fraction * len(split.attacker_x)))
     members, nonmembers = [], []
     for i in range(n_shadows):
         gen = torch.Generator().manual_seed(seed * 1000 + i)

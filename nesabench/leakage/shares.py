@@ -12,7 +12,7 @@ import numpy as np
 from scipy.stats import binomtest, chi2
 
 from nesabench.leakage.attribute import attribute_probe
-from nesabench.leakage.result import ALPHA, AttackResult, above_chance, wilson_ci
+from nesabench.leakage.result import ALPHA, AttackResult, wilson_ci
 
 
 def as_ring(x: np.ndarray) -> np.ndarray:
@@ -30,8 +30,8 @@ def share_bits(shares: np.ndarray) -> np.ndarray:
 def bit_uniformity(shares: np.ndarray) -> AttackResult:
     """Chi-square test that each of the 64 bit positions is 1 half the time (pooled over elements).
 
-    Leakage = 1 - p-value floor: reported as the largest deviation of a bit's frequency from 1/2,
-    scaled to [0, 1] (0.5 deviation = a constant bit), when the test rejects uniformity.
+    Leakage = twice the largest deviation of a bit's frequency from 1/2 (1 = a constant bit), when
+    the test rejects uniformity (p < ALPHA); otherwise 0.
     """
     r = as_ring(shares).ravel()
     bits = np.unpackbits(r.view(np.uint8)).reshape(-1, 64)
@@ -91,7 +91,3 @@ def collusion_sweep(
         res.metrics["parties"] = j
         out.append(res)
     return out
-
-
-__all__ = ["above_chance", "as_ring", "bit_uniformity", "collusion_sweep", "distinguishing_game",
-           "pooled_features", "share_bits"]

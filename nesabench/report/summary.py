@@ -1,4 +1,4 @@
-"""Load a folder of run records into pandas, keep a Parquet copy, print a summary table."""
+"""``nesabench-report``: records -> Parquet copy, summary and overhead tables, figures."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ import pandas as pd
 
 from nesabench.harness.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.harness.records import read_records
-
-SUMMARY_COLUMNS = [
-    "workload", "technique", "status", "latency_p50_s", "slowdown", "setup_s", "accuracy",
-    "accuracy_loss", "fidelity_agreement", "fidelity_max_abs_err", "bytes_to_nodes", "peak_mem_mb",
-    "reason",
-]
+from nesabench.report.figures import latency_figure
+from nesabench.report.tables import overhead_table, summary_table
 
 
 def load_frame(runs_dir: str | Path) -> pd.DataFrame:
@@ -26,31 +22,34 @@ def load_frame(runs_dir: str | Path) -> pd.DataFrame:
     return pd.json_normalize(records, sep=".")
 
 
-def latest(df: pd.DataFrame) -> pd.DataFrame:
-    """The newest record per configuration (a rerun replaces an older result in tables)."""
-    return df.sort_values("timestamp").groupby("config_hash", as_index=False).tail(1)
-
-
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in SUMMARY_COLUMNS if c in df.columns]
-    return latest(df)[cols].sort_values(["workload", "technique"]).reset_index(drop=True)
+def write_table(table: pd.DataFrame, stem: Path, index: bool) -> str:
+    """Markdown, CSV and LaTeX versions of one table; returns the Markdown."""
+    text = table.to_markdown(index=index, floatfmt=".4g")
+    atomic_write_text(stem.with_suffix(".md"), text + "\n")
+    atomic_write_text(stem.with_suffix(".csv"), table.to_csv(index=index))
+    atomic_write_text(stem.with_suffix(".tex"), table.to_latex(index=index, float_format="%.4g"))
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="nesabench-report", description=__doc__)
     parser.add_argument("results_dir", nargs="?", default="results",
                         help="folder holding runs/ (default: results)")
+    parser.add_argument("--figures", default="paper_figures", help="where figures go (default: paper_figures)")
     args = parser.parse_args(argv)
     results = Path(args.results_dir)
     try:
         df = load_frame(results / "runs")
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"nesabench-report: {err}")
-    buf = df.to_parquet(index=False)
-    atomic_write_bytes(results / "records.parquet", buf)
-    table = summary_table(df)
-    text = table.to_markdown(index=False, floatfmt=".4g")
-    atomic_write_text(results / "summary.md", text + "\n")
-    table.to_csv(results / "summary.csv", index=False)
-    print(text)
-    print(f"\n{len(df)} records -> {results / 'records.parquet'}, {results / 'summary.md'}")
+    atomic_write_bytes(results / "records.parquet", df.to_parquet(index=False))
+    tables = results / "tables"
+    summary = write_table(summary_table(df), tables / "summary", index=False)
+    overhead = write_table(overhead_table(df), tables / "overhead", index=True)
+    figures = latency_figure(df, Path(args.figures))
+    print("## Slowdown vs plaintext (same run, same machine)\n")
+    print(overhead)
+    print("\n## Runs\n")
+    print(summary)
+    print(f"\n{len(df)} records -> {results / 'records.parquet'}; tables in {tables}/; "
+          f"figures: {', '.join(map(str, figures))}")

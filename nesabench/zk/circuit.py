@@ -1,0 +1,153 @@
+"""One EZKL circuit in a work folder: ONNX export, settings, calibration, compile, keys, prove, verify.
+
+Each step is a plain call into ezkl 23 and is timed by the caller; the files stay in ``work_dir``
+so a proof can be re-verified (and tampered with) after the fact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ezkl
+import numpy as np
+import torch
+
+from nesabench.zk.srs import Srs
+from nesabench.zk.visibility import Visibility
+
+CALIBRATION_TARGETS = ("resources", "accuracy")
+#: Rows a halo2 circuit keeps free for blinding factors and the last-row checks.
+RESERVED_ROWS = 16
+
+
+class CircuitError(RuntimeError):
+    """An EZKL step failed; the message carries EZKL's own reason."""
+
+
+def logrows_for(num_rows: int) -> int:
+    """Smallest logrows whose 2^logrows rows hold ``num_rows`` plus the reserved ones."""
+    return max(1, math.ceil(math.log2(num_rows + RESERVED_ROWS)))
+
+
+def sample_json(x: torch.Tensor) -> dict[str, Any]:
+    """EZKL's input file: one flat list per model input."""
+    return {"input_data": [x.detach().reshape(-1).double().tolist()]}
+
+
+@dataclass
+class Proof:
+    """A proof as EZKL stores it (JSON with ``instances`` and ``proof`` bytes) and its file size."""
+
+    data: dict[str, Any]
+    file_bytes: int
+
+    @property
+    def proof_bytes(self) -> int:
+        return len(self.data["proof"])
+
+    def instances(self) -> list[str]:
+        return self.data["instances"][0]
+
+
+class Circuit:
+    """The files of one EZKL circuit and the calls that make and use them."""
+
+    def __init__(self, work_dir: str | Path, visibility: Visibility):
+        self.dir = Path(work_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.visibility = visibility
+        self.onnx = self.dir / "model.onnx"
+        self.settings_path = self.dir / "settings.json"
+        self.compiled = self.dir / "model.compiled"
+        self.pk = self.dir / "pk.key"
+        self.vk = self.dir / "vk.key"
+        self.srs: Srs | None = None
+
+    # -- building -------------------------------------------------------------------------
+    def export(self, model: torch.nn.Module, example: torch.Tensor) -> None:
+        """ONNX with the legacy exporter (``dynamo=False``) at opset 18, the newest tract is tested on."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model.eval(), example[:1], str(self.onnx), input_names=["input"],
+                              output_names=["output"], dynamo=False, opset_version=18)
+
+    def gen_settings(self) -> dict[str, Any]:
+        args = ezkl.PyRunArgs()
+        args.input_visibility = self.visibility.ezkl_input
+        args.param_visibility = self.visibility.ezkl_params
+        args.output_visibility = self.visibility.ezkl_output
+        self._call("gen_settings", ezkl.gen_settings, str(self.onnx), str(self.settings_path),
+                   py_run_args=args)
+        return self.settings()
+
+    def calibrate(self, calibration: torch.Tensor, target: str, max_logrows: int) -> dict[str, Any]:
+        data = self.dir / "calibration.json"
+        data.write_text(json.dumps({"input_data": [calibration.detach().reshape(-1).double().tolist()]}))
+        self._call("calibrate_settings", ezkl.calibrate_settings, str(data), str(self.onnx),
+                   str(self.settings_path), target, max_logrows=max_logrows)
+        return self.settings()
+
+    def compile(self) -> None:
+        self._call("compile_circuit", ezkl.compile_circuit, str(self.onnx), str(self.compiled),
+                   str(self.settings_path))
+
+    def setup(self, srs: Srs) -> None:
+        self.srs = srs
+        self._call("setup", ezkl.setup, str(self.compiled), str(self.vk), str(self.pk), srs_path=str(srs.path))
+
+    def settings(self) -> dict[str, Any]:
+        return json.loads(self.settings_path.read_text())
+
+    def set_logrows(self, logrows: int) -> None:
+        """Pin the circuit to ``logrows`` (for scaling probes: the same circuit in a bigger domain)."""
+        s = self.settings()
+        s["run_args"]["logrows"] = logrows
+        self.settings_path.write_text(json.dumps(s))
+
+    # -- using ----------------------------------------------------------------------------
+    def witness(self, x: torch.Tensor, tag: str) -> tuple[dict[str, Any], Path]:
+        """Run the quantized circuit on one sample: the witness holds the claimed outputs."""
+        inp, out = self.dir / f"input-{tag}.json", self.dir / f"witness-{tag}.json"
+        inp.write_text(json.dumps(sample_json(x)))
+        w = self._call("gen_witness", ezkl.gen_witness, str(inp), str(self.compiled), str(out),
+                       vk_path=str(self.vk), srs_path=str(self._srs_path()))
+        return w, out
+
+    def prove(self, witness_path: Path, tag: str) -> Proof:
+        path = self.dir / f"proof-{tag}.json"
+        self._call("prove", ezkl.prove, str(witness_path), str(self.compiled), str(self.pk), str(path),
+                   srs_path=str(self._srs_path()))
+        return Proof(json.loads(path.read_text()), path.stat().st_size)
+
+    def verify(self, proof: dict[str, Any], tag: str = "check") -> tuple[bool, str]:
+        """Verify a proof as given (possibly tampered). EZKL raises on a bad proof: that is a False."""
+        path = self.dir / f"verify-{tag}.json"
+        path.write_text(json.dumps(proof))
+        try:
+            ok = bool(ezkl.verify(str(path), str(self.settings_path), str(self.vk),
+                                  srs_path=str(self._srs_path())))
+        except RuntimeError as err:
+            return False, str(err)
+        return ok, "" if ok else "ezkl.verify returned False"
+
+    def outputs(self, witness: dict[str, Any]) -> np.ndarray:
+        """The circuit's outputs (dequantized) from a witness: what the prover claims."""
+        scale = self.settings()["model_output_scales"][0]
+        return np.array([ezkl.felt_to_float(f, scale) for f in witness["outputs"][0]], dtype=np.float64)
+
+    def _srs_path(self) -> Path:
+        if self.srs is None:
+            raise CircuitError("setup() must run before witnesses and proofs")
+        return self.srs.path
+
+    @staticmethod
+    def _call(step: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RuntimeError as err:
+            raise CircuitError(f"ezkl {step} failed: {err}") from err
