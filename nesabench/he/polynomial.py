@@ -8,6 +8,7 @@ polynomial by the workload's own recipe and cached like any trained workload.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,7 @@ from nesabench.workloads.models import ACTIVATIONS
 from nesabench.workloads.workload import Workload
 
 POLY_ACTIVATIONS = ("square", "fit2")
+SQUARE = (0.0, 0.0, 1.0)
 _ACTIVATION_TYPES = tuple(ACTIVATIONS.values())
 
 
@@ -82,20 +84,26 @@ def fit_degree2(act: nn.Module, lo: float, hi: float, points: int = 512) -> tupl
     return tuple(float(c) for c in coeffs)  # type: ignore[return-value]
 
 
-def replace_activations(model: nn.Module, recipe: PolyRecipe, calibration: torch.Tensor) -> nn.Module:
-    """Swap every activation module of ``model`` (in place) for its polynomial."""
-    ranges = activation_ranges(model, calibration)
+def _swap(model: nn.Module, coeffs_for: Callable[[str, nn.Module], tuple[float, float, float]]) -> nn.Module:
     for name, module in list(model.named_modules()):
-        if not isinstance(module, _ACTIVATION_TYPES):
-            continue
-        if recipe.activation == "square":
-            coeffs = (0.0, 0.0, 1.0)
-        else:
-            coeffs = fit_degree2(module, *ranges[name])
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, PolyActivation(coeffs))
+        if isinstance(module, _ACTIVATION_TYPES):
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, PolyActivation(coeffs_for(name, module)))
     return model
+
+
+def square_activations(model: nn.Module) -> nn.Module:
+    """Every activation of ``model`` swapped (in place) for ``x^2``: the structure CKKS sees."""
+    return _swap(model, lambda _name, _module: SQUARE)
+
+
+def replace_activations(model: nn.Module, recipe: PolyRecipe, calibration: torch.Tensor) -> nn.Module:
+    """Swap every activation module of ``model`` (in place) for the recipe's polynomial."""
+    if recipe.activation == "square":
+        return square_activations(model)
+    ranges = activation_ranges(model, calibration)
+    return _swap(model, lambda name, module: fit_degree2(module, *ranges[name]))
 
 
 def count_poly_activations(model: nn.Module) -> int:

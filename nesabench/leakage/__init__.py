@@ -59,18 +59,18 @@ class AttackData:
     seed: int
 
     def folds(self, n_samples: int) -> list[Fold]:
-        """Train on attacker pairs, test on evaluated ones; or cross-validate the evaluated ones."""
-        total = self.n_attacker + self.n_eval
-        eval_idx = np.arange(total - self.n_eval, total) if n_samples == total else np.arange(n_samples)
-        offset = total - n_samples
-        if n_samples == total and self.n_attacker >= MIN_ATTACKER_SAMPLES:
-            return [(np.arange(self.n_attacker), eval_idx)]
-        rng = np.random.default_rng(self.seed)
-        shuffled = rng.permutation(eval_idx)
-        extra = np.arange(self.n_attacker) if n_samples == total else np.zeros(0, dtype=np.int64)
-        parts = np.array_split(shuffled, min(FOLDS, len(shuffled)))
-        return [(np.concatenate([extra, *[p for j, p in enumerate(parts) if j != i]]).astype(np.int64), te)
-                for i, te in enumerate(parts)] if offset >= 0 else []
+        """Train on attacker pairs, test on evaluated ones; or cross-validate the evaluated ones.
+
+        A series holds either every pair (attacker first) or only the evaluated ones.
+        """
+        with_attacker = n_samples == self.n_attacker + self.n_eval
+        n_att = self.n_attacker if with_attacker else 0
+        eval_idx = np.arange(n_att, n_att + self.n_eval)
+        if n_att >= MIN_ATTACKER_SAMPLES:
+            return [(np.arange(n_att), eval_idx)]
+        parts = np.array_split(np.random.default_rng(self.seed).permutation(eval_idx), FOLDS)
+        return [(np.concatenate([np.arange(n_att), *(p for j, p in enumerate(parts) if j != i)]).astype(np.int64),
+                 te) for i, te in enumerate(parts)]
 
     def rows(self, n_samples: int) -> slice:
         """Which inputs a series of ``n_samples`` samples pairs with (eval-only series: the last ones)."""
