@@ -70,8 +70,10 @@ def test_bring_your_own_model_that_ignores_the_workload_arguments(run, monkeypat
     assert rec.status == "ok" and rec.accuracy >= 0.9
 
 
-def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path) -> None:
-    proc = _cli(tmp_path, "-m", "workload=mlp_cancer", "harness=quick", "harness.leakage=false",
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, launcher: str) -> None:
+    proc = _cli(tmp_path, "-m", f"hydra/launcher={launcher}", "workload=mlp_cancer", "harness=quick",
+                "harness.leakage=false",
                 "technique._target_=techniques_for_tests.ExplodingPipeline,baselines.plaintext.PlaintextPipeline",
                 pythonpath=str(ROOT / "tests"))
     assert proc.returncode == 0, proc.stderr
