@@ -70,7 +70,8 @@ def test_unknown_technique_parameter_names_the_accepted_ones() -> None:
 
 def test_unknown_model_argument_names_the_accepted_ones() -> None:
     cfg = compose_config(["+workload.model.hiden=[8]"])
-    with pytest.raises(ConfigError, match=r"does not accept hiden; it accepts: in_features, num_classes, hidden"):
+    accepted = r"does not accept hiden; it accepts: in_features, num_classes, hidden"
+    with pytest.raises(ConfigError, match=accepted):
         build(cfg.workload.model, "workload.model", offered={"in_features": 30, "num_classes": 2})
 
 

@@ -51,5 +51,6 @@ def test_trained_model_is_cached_and_identical(tmp_path) -> None:
         assert torch.equal(p, q)
     # Training is deterministic: a fresh cache reproduces the same weights.
     third = load_workload(cfg.workload, seed=0, cache_dir=tmp_path / "other")
-    assert all(torch.equal(p, q) for p, q in zip(first.model.parameters(), third.model.parameters(), strict=True))
+    pairs = zip(first.model.parameters(), third.model.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
     assert first.key != load_workload(cfg.workload, seed=1, cache_dir=tmp_path).key

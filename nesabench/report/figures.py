@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from nesabench.report.tables import newest_per_cell  # noqa: E402
+from nesabench.report.tables import newest_per_cell
 
 
 def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:

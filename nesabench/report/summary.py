@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="nesabench-report", description=__doc__)
     parser.add_argument("results_dir", nargs="?", default="results",
                         help="folder holding runs/ (default: results)")
-    parser.add_argument("--figures", default="paper_figures", help="where figures go (default: paper_figures)")
+    parser.add_argument("--figures", default="paper_figures",
+                        help="where figures go (default: paper_figures)")
     args = parser.parse_args(argv)
     results = Path(args.results_dir)
     try:
