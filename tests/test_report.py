@@ -29,9 +29,9 @@ def test_overhead_cells_say_what_the_record_says() -> None:
 def test_report_writes_tables_parquet_and_figures(tmp_path, capsys) -> None:
     runs = tmp_path / "runs"
     _write(runs, technique="plaintext", workload="w1", status="ok", slowdown=1.0,
-           latency_p50_s=1e-5, latency_per_sample_s=1e-5)
+           latency_p50_s=1e-5, latency_per_sample_s=1e-5, input_privacy=0.0)
     _write(runs, technique="slowtech", workload="w1", status="ok", slowdown=2e4,
-           latency_p50_s=0.2, latency_per_sample_s=0.2)
+           latency_p50_s=0.2, latency_per_sample_s=0.2, input_privacy=0.97)
     _write(runs, technique="slowtech", workload="w2", status="unsupported", estimated=True,
            slowdown=3e6, latency_p50_s=30.0, reason="softmax")
     main([str(tmp_path), "--figures", str(tmp_path / "figs")])
@@ -43,7 +43,8 @@ def test_report_writes_tables_parquet_and_figures(tmp_path, capsys) -> None:
     assert "2e4×" in out
     for name in ("records.parquet", "tables/overhead.md", "tables/overhead.tex", "tables/summary.csv"):
         assert (tmp_path / name).exists(), name
-    assert (tmp_path / "figs/latency.png").stat().st_size > 1000
+    for fig in ("latency", "privacy_vs_cost"):
+        assert (tmp_path / f"figs/{fig}.png").stat().st_size > 1000
     assert len(pd.read_parquet(tmp_path / "records.parquet")) == 3
 
 

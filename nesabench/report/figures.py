@@ -66,3 +66,43 @@ def latency_figure(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.legend(fontsize=8, title="technique (hatched = estimate)", title_fontsize=8,
               loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return save(fig, out_dir, "latency")
+
+
+def privacy_cost_figure(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """What each technique protects (measured input privacy) against what it costs (slowdown).
+
+    Only runs that carry both numbers appear; estimated slowdowns are drawn hollow.
+    """
+    runs = newest_per_cell(df)
+    need = {"slowdown", "input_privacy"}
+    if not need <= set(runs.columns):
+        return []
+    runs = runs.dropna(subset=list(need))
+    if runs.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    markers = "osD^vP*X<>"
+    workloads = sorted(runs["workload"].unique())
+    cmap = plt.get_cmap("tab10")
+    for i, tech in enumerate(technique_order(runs["technique"])):
+        for j, wl in enumerate(workloads):
+            sel = runs[(runs.technique == tech) & (runs.workload == wl)]
+            for _, r in sel.iterrows():
+                estimate = bool(r.get("estimated")) and r["status"] != "ok"
+                ax.scatter(r["slowdown"], r["input_privacy"], marker=markers[j % len(markers)],
+                           s=60, facecolors="none" if estimate else cmap(i), edgecolors=cmap(i),
+                           label=f"{tech}")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("slowdown vs plaintext (same run)")
+    ax.set_ylabel("input privacy (1 = no attack beats chance)")
+    ax.set_title("Protection against cost, measured")
+    handles, labels = ax.get_legend_handles_labels()
+    by_label = dict(zip(labels, handles, strict=True))
+    shapes = [plt.Line2D([], [], marker=markers[j % len(markers)], color="gray", ls="", label=wl)
+              for j, wl in enumerate(workloads)]
+    ax.legend([*by_label.values(), *shapes], [*by_label.keys(), *workloads], fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.0, 1.0), title="colour: technique; shape: workload",
+              title_fontsize=7)
+    ax.grid(alpha=0.3)
+    return save(fig, out_dir, "privacy_vs_cost")

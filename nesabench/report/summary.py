@@ -10,7 +10,7 @@ import pandas as pd
 
 from nesabench.harness.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.harness.records import read_records
-from nesabench.report.figures import latency_figure
+from nesabench.report.figures import latency_figure, privacy_cost_figure
 from nesabench.report.tables import overhead_table, summary_table
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     tables = results / "tables"
     summary = write_table(summary_table(df), tables / "summary", index=False)
     overhead = write_table(overhead_table(df), tables / "overhead", index=True)
-    figures = latency_figure(df, Path(args.figures))
+    figures = [*latency_figure(df, Path(args.figures)), *privacy_cost_figure(df, Path(args.figures))]
     print("## Slowdown vs plaintext (same run, same machine)\n")
     print(overhead)
     print("\n## Runs\n")
