@@ -98,7 +98,8 @@ class Circuit:
 
     def setup(self, srs: Srs) -> None:
         self.srs = srs
-        self._call("setup", ezkl.setup, str(self.compiled), str(self.vk), str(self.pk), srs_path=str(srs.path))
+        self._call("setup", ezkl.setup, str(self.compiled), str(self.vk), str(self.pk),
+                   srs_path=str(srs.path))
 
     def settings(self) -> dict[str, Any]:
         return json.loads(self.settings_path.read_text())

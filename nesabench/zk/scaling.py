@@ -28,6 +28,8 @@ from nesabench.zk.srs import get_or_make_srs
 from nesabench.zk.visibility import Visibility
 
 PROBE_WIDTH = 16
+#: Below this EZKL's calibration finds no parameters for the probe (its range checks need the rows).
+MIN_PROBE_LOGROWS = 12
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,289 @@
+"""EZKL zero-knowledge proofs of inference: verifiable, but the prover (the node) sees everything.
+
+The node exports the model to ONNX, builds a halo2 circuit with EZKL (settings, calibration,
+compile, keys from a locally generated SRS), then for every sample makes a witness (the quantized
+circuit's outputs: the claimed result) and a proof. The verifier checks each proof against the
+verification key and the public instances, and sees only what the visibility settings publish.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nesabench.pipeline import PartyView, Unsupported, VerifyResult
+from nesabench.workloads.workload import Workload
+from nesabench.zk.circuit import CALIBRATION_TARGETS, Circuit, CircuitError, Proof, logrows_for
+from nesabench.zk.scaling import MIN_PROBE_LOGROWS, count_macs, measure_scaling
+from nesabench.zk.srs import get_or_make_srs
+from nesabench.zk.tamper import TAMPER_CASES, flip_proof_byte, tamper_output, tamper_public_input
+from nesabench.zk.visibility import Visibility
+
+#: Largest logrows a locally generated KZG SRS is sensible for on one machine (2^26 rows).
+LOGROWS_LIMIT = 26
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+class ZkEzklPipeline:
+    """The node proves each inference with EZKL; a verifier checks every proof."""
+
+    def __init__(
+        self,
+        input_visibility: str = "hashed",
+        param_visibility: str = "fixed",
+        calibration_target: str = "resources",
+        max_logrows: int = 17,
+        calibration_samples: int = 20,
+        prove_samples: int = 8,
+        max_repeats: int = 3,
+        fidelity_samples: int = 200,
+        scaling_logrows: Sequence[int] = (12, 13, 14),
+    ) -> None:
+        self.visibility = Visibility(input=input_visibility, params=param_visibility)
+        if calibration_target not in CALIBRATION_TARGETS:
+            raise ValueError(f"calibration_target={calibration_target!r} is not accepted; "
+                             f"accepted: {', '.join(CALIBRATION_TARGETS)}")
+        if not 1 <= max_logrows <= LOGROWS_LIMIT:
+            raise ValueError(f"max_logrows={max_logrows} is not accepted; accepted: 1..{LOGROWS_LIMIT}")
+        for name, value, low in (("calibration_samples", calibration_samples, 1),
+                                 ("prove_samples", prove_samples, 1), ("max_repeats", max_repeats, 1),
+                                 ("fidelity_samples", fidelity_samples, 0)):
+            if value < low:
+                raise ValueError(f"{name}={value} is not accepted; accepted: an integer >= {low}")
+        ks = sorted({int(k) for k in scaling_logrows})
+        if len(ks) < 2 or not all(MIN_PROBE_LOGROWS <= k <= LOGROWS_LIMIT for k in ks):
+            raise ValueError(f"scaling_logrows={list(scaling_logrows)} is not accepted; accepted: at least "
+                             f"two distinct sizes in {MIN_PROBE_LOGROWS}..{LOGROWS_LIMIT}")
+        self.calibration_target = calibration_target
+        self.max_logrows = max_logrows
+        self.calibration_samples = calibration_samples
+        self.fidelity_samples = fidelity_samples
+        self.scaling_logrows = ks
+        self.max_eval_samples = prove_samples
+        self.max_repeats = max_repeats
+        self._work = Path(tempfile.mkdtemp(prefix="nesabench-zk-"))
+        weakref.finalize(self, shutil.rmtree, str(self._work), True)
+        self._circuit = Circuit(self._work, self.visibility)
+        self._workload: Workload | None = None
+        self._steps: dict[str, Any] = {}
+        self._witness_s: list[float] = []
+        self._prove_s: list[float] = []
+        self._verify_s: list[float] = []
+        self._proof_sizes: list[tuple[int, int]] = []
+        self._last: tuple[torch.Tensor, list[Proof], np.ndarray] | None = None
+        self._fidelity: dict[str, Any] | None = None
+        self._calls = 0
+
+    @property
+    def tamper_cases(self) -> tuple[str, ...]:
+        """A private input has no instance to change, so that case exists only for public/hashed input."""
+        if self.visibility.input == "private":
+            return tuple(c for c in TAMPER_CASES if c != "public_input")
+        return TAMPER_CASES
+
+    # -- sizing ---------------------------------------------------------------------------
+    def check(self, workload: Workload) -> None:
+        """Export and size the circuit; too large for max_logrows (or unbuildable) is Unsupported."""
+        model, example = workload.copy_model(), workload.dataset.x_test[:1]
+        self._circuit.export(model, example)
+        try:
+            rows = self._circuit.gen_settings()["num_rows"]
+        except CircuitError as err:
+            macs = count_macs(model, example)
+            raise self._unsupported(
+                workload, f"EZKL cannot build a circuit for this model ({err})",
+                rows=None, macs=macs) from err
+        self._steps["num_rows_uncalibrated"] = rows
+        if logrows_for(rows) > self.max_logrows:
+            raise self._unsupported(
+                workload, f"the circuit needs {rows} rows (logrows {logrows_for(rows)}) > max_logrows "
+                f"{self.max_logrows}", rows=rows, macs=None)
+
+    def _unsupported(
+        self, workload: Workload, reason: str, rows: int | None, macs: int | None
+    ) -> Unsupported:
+        """Unsupported with an estimate extrapolated from the measured prove time vs logrows."""
+        scaling = measure_scaling(workload.cache_dir, self.scaling_logrows)
+        if rows is None:
+            rows = round((macs or 0) * scaling.rows_per_mac)
+            basis = (f"rows estimated as {macs} MACs x {scaling.rows_per_mac:.2f} rows/MAC of the probe "
+                     "circuit (a lower bound: non-linear layers add lookups)")
+        else:
+            basis = "rows from EZKL's own settings for this model"
+        k = logrows_for(rows)
+        prove_s = scaling.predict("prove_s", k)
+        # KZG verification is a few pairings plus work per column, not per row: take the largest
+        # measured time rather than extrapolating noise in the domain size.
+        verify_s = max(p.verify_s for p in scaling.points)
+        _, growth = scaling.fit("prove_s")
+        estimate = {
+            "latency_p50_s": prove_s + verify_s,
+            "prove_s": prove_s,
+            "verify_per_proof_s": verify_s,
+            "setup_keys_s": scaling.predict("setup_s", k),
+            "pk_bytes": round(scaling.predict("pk_bytes", k)),
+            "logrows_needed": k,
+            "num_rows": rows,
+            "scaling_prove_growth_per_logrow": float(np.exp(growth)),
+            "scaling_logrows_measured": " ".join(str(p.logrows) for p in scaling.points),
+        }
+        return Unsupported(f"{reason}; estimate: prove time at logrows {k} extrapolated from the probe "
+                           f"measured at logrows {self.scaling_logrows}; {basis}", estimate=estimate)
+
+    # -- setup ----------------------------------------------------------------------------
+    def prepare(self, workload: Workload) -> None:
+        """The whole EZKL flow up to the keys, each step timed."""
+        self._workload = workload
+        c, steps = self._circuit, self._steps
+        model, example = workload.copy_model(), workload.dataset.x_test[:1]
+        t0 = time.perf_counter()
+        c.export(model, example)
+        steps["export_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rows = c.gen_settings()["num_rows"]
+        steps["settings_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        try:
+            settings = c.calibrate(workload.calibration(self.calibration_samples), self.calibration_target,
+                                   self.max_logrows)
+        except CircuitError as err:
+            raise self._unsupported(workload, f"calibration within max_logrows {self.max_logrows} failed "
+                                    f"({err})", rows=rows, macs=None) from err
+        steps["calibrate_s"] = time.perf_counter() - t0
+        logrows = settings["run_args"]["logrows"]
+        t0 = time.perf_counter()
+        c.compile()
+        steps["compile_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        srs = get_or_make_srs(workload.cache_dir, logrows)
+        steps.update(srs_s=time.perf_counter() - t0, srs_from_cache=srs.from_cache, srs_gen_s=srs.gen_s)
+        t0 = time.perf_counter()
+        c.setup(srs)
+        steps["setup_keys_s"] = time.perf_counter() - t0
+        run_args = settings["run_args"]
+        steps.update(logrows=logrows, num_rows=settings["num_rows"], input_scale=run_args["input_scale"],
+                     param_scale=run_args["param_scale"], pk_bytes=c.pk.stat().st_size,
+                     vk_bytes=c.vk.stat().st_size, circuit_params=sum(p.numel() for p in model.parameters()))
+        self._output_scale = settings["model_output_scales"][0]
+
+    # -- serving --------------------------------------------------------------------------
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """Node: witness + proof per sample. Verifier: checks each proof. Returns the claimed outputs."""
+        c = self._circuit
+        self._calls += 1
+        proofs, outputs = [], []
+        for i, xi in enumerate(x):
+            tag = f"{self._calls}-{i}"
+            t0 = time.perf_counter()
+            witness, wpath = c.witness(xi.unsqueeze(0), tag)
+            self._witness_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            proof = c.prove(wpath, tag)
+            self._prove_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            ok, detail = c.verify(proof.data, tag)
+            self._verify_s.append(time.perf_counter() - t0)
+            if not ok:
+                raise RuntimeError(f"an honest EZKL proof did not verify: {detail}")
+            proofs.append(proof)
+            outputs.append(c.outputs(witness))
+            self._proof_sizes.append((proof.proof_bytes, proof.file_bytes))
+        claimed = np.stack(outputs)
+        self._last = (x.detach().clone(), proofs, claimed)
+        return torch.as_tensor(claimed, dtype=torch.float32)
+
+    def views(self) -> list[PartyView]:
+        if self._last is None:
+            return []
+        x, proofs, claimed = self._last
+        out = torch.as_tensor(claimed)
+        views = [
+            PartyView(party="node", kind="plain_input", layer="input", payload=x,
+                      meta={"weights": "plain", "role": "prover"}),
+            PartyView(party="node", kind="output", layer="output", payload=out, received=False),
+            PartyView(party="verifier", kind="proof", layer="proof", payload=[bytes(p.data["proof"])
+                      for p in proofs], nbytes=sum(p.file_bytes for p in proofs),
+                      meta={"includes": "proof bytes and public instances"}),
+            PartyView(party="verifier", kind="output", layer="output", payload=out),
+        ]
+        if self.visibility.input == "public":
+            views.append(PartyView(party="verifier", kind="plain_input", layer="input", payload=x,
+                                   meta={"quantized": True}))
+        return views
+
+    # -- verification ---------------------------------------------------------------------
+    def verify(self, tamper: str | None = None) -> VerifyResult:
+        """Verify the last batch's proofs as sent, or after one named tampering by the prover."""
+        if tamper is not None and tamper not in TAMPER_CASES:
+            raise ValueError(f"unknown tamper case {tamper!r}; accepted: {', '.join(TAMPER_CASES)}")
+        if tamper is not None and tamper not in self.tamper_cases:
+            raise ValueError(f"tamper case {tamper!r} does not apply: the input is private, so no public "
+                             "instance carries it")
+        if self._last is None:
+            raise RuntimeError("verify() needs a proof: call infer() first")
+        t0 = time.perf_counter()
+        results, details = [], []
+        for j, proof in enumerate(self._last[1]):
+            data = proof.data
+            if tamper == "output":
+                data = tamper_output(data, self._output_scale)
+            elif tamper == "public_input":
+                data = tamper_public_input(data)
+            elif tamper == "proof_byte":
+                data, pos = flip_proof_byte(data)
+                details.append(f"flipped byte {pos}")
+            ok, detail = self._circuit.verify(data, f"{tamper or 'honest'}-{j}")
+            results.append(ok)
+            if detail:
+                details.append(detail)
+        return VerifyResult(verified=all(results), tamper=tamper, seconds=time.perf_counter() - t0,
+                            detail="; ".join(details)[:500])
+
+    # -- record ---------------------------------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        out = dict(self._steps)
+        out.update(
+            witness_s=_median(self._witness_s), prove_s=_median(self._prove_s),
+            verify_per_proof_s=_median(self._verify_s), proofs_made=len(self._prove_s),
+            proof_bytes=int(np.median([s[0] for s in self._proof_sizes])) if self._proof_sizes else None,
+            proof_file_bytes=int(np.median([s[1] for s in self._proof_sizes])) if self._proof_sizes else None,
+            # Other work on a shared machine slows the prover: the load beside the timings says how much.
+            cpu_load_1m=os.getloadavg()[0],
+        )
+        if self.visibility.input == "private":
+            out["tamper_public_input"] = "n/a: input private, no public instance carries it"
+        out.update(self.circuit_fidelity())
+        return out
+
+    def circuit_fidelity(self) -> dict[str, Any]:
+        """Quantized circuit vs plaintext on more samples than are proven (witness only, untimed)."""
+        if self._fidelity is not None or self._workload is None or not self.fidelity_samples:
+            return self._fidelity or {}
+        ds = self._workload.dataset
+        x, y = ds.x_test[: self.fidelity_samples], ds.y_test[: self.fidelity_samples]
+        circuit = np.stack([self._circuit.outputs(self._circuit.witness(xi.unsqueeze(0), "fidelity")[0])
+                            for xi in x])
+        with torch.no_grad():
+            plain = self._workload.model(x).double().numpy()
+        labels = y.numpy()
+        acc, ref = float((circuit.argmax(1) == labels).mean()), float((plain.argmax(1) == labels).mean())
+        self._fidelity = {
+            "circuit_accuracy": acc, "circuit_plaintext_accuracy": ref, "circuit_accuracy_loss": ref - acc,
+            "circuit_agreement": float((circuit.argmax(1) == plain.argmax(1)).mean()),
+            "circuit_max_abs_err": float(np.abs(circuit - plain.reshape(circuit.shape)).max()),
+            "circuit_eval_samples": len(x),
+        }
+        return self._fidelity

@@ -1,0 +1,134 @@
+"""EZKL baseline: real proofs at tiny size verify, every tamper case fails, too-large is an estimate."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import compose_config
+
+from baselines.zk_ezkl import ZkEzklPipeline
+from nesabench.pipeline import Unsupported
+from nesabench.workloads.workload import Workload, load_workload
+from nesabench.zk.scaling import Scaling, ScalingPoint
+from nesabench.zk.tamper import TAMPER_CASES
+
+# The quantized circuit (input/param scale 2^13 after calibration) tracks the float logits closely;
+# the breast-cancer logits are O(10), so 0.05 absolute is far tighter than any class flip.
+LOGIT_TOLERANCE = 0.05
+# Small circuits for the default suite: logrows <= 12 proves in about a second on 2 cores.
+TINY = {"max_logrows": 12, "prove_samples": 2, "max_repeats": 1, "fidelity_samples": 30,
+        "scaling_logrows": (12, 13)}
+
+
+def workload(name: str) -> Workload:
+    cfg = compose_config([f"workload={name}"])
+    return load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
+
+
+@pytest.fixture(scope="module")
+def proven() -> tuple[ZkEzklPipeline, Workload, torch.Tensor, torch.Tensor]:
+    """mlp_cancer with a public input (so all three tamper cases apply), two samples proven."""
+    wl = workload("mlp_cancer")
+    pipe = ZkEzklPipeline(input_visibility="public", **TINY)
+    pipe.check(wl)
+    pipe.prepare(wl)
+    x = wl.dataset.x_test[:2]
+    return pipe, wl, x, pipe.infer(x)
+
+
+def test_honest_proof_verifies_and_outputs_match_plaintext(proven) -> None:
+    pipe, wl, x, claimed = proven
+    assert pipe.verify(None).verified
+    with torch.no_grad():
+        plain = wl.model(x)
+    assert claimed.shape == plain.shape
+    assert torch.allclose(claimed, plain, atol=LOGIT_TOLERANCE), (claimed, plain)
+    m = pipe.metrics()
+    assert m["logrows"] <= 12 and m["proof_bytes"] > 0 and m["pk_bytes"] > m["vk_bytes"] > 0
+    assert m["prove_s"] > 0 and m["proofs_made"] == 2
+    assert m["circuit_eval_samples"] == 30 and m["circuit_agreement"] >= 0.95
+
+
+@pytest.mark.parametrize("case", TAMPER_CASES)
+def test_each_tamper_case_fails_verification(proven, case: str) -> None:
+    pipe = proven[0]
+    assert case in pipe.tamper_cases
+    result = pipe.verify(case)
+    assert not result.verified, f"tampering {case!r} was not detected"
+    # ...and tampering a copy leaves the honest proof intact.
+    assert pipe.verify(None).verified
+
+
+def test_views_prover_sees_input_verifier_sees_what_is_public(proven) -> None:
+    pipe, _, x, _ = proven
+    views = {(v.party, v.kind): v for v in pipe.views()}
+    assert torch.equal(views[("node", "plain_input")].payload, x)
+    proofs = views[("verifier", "proof")]
+    assert len(proofs.payload) == len(x) and all(isinstance(p, bytes) and p for p in proofs.payload)
+    assert ("verifier", "plain_input") in views  # input_visibility=public publishes it
+
+
+def test_private_input_has_no_public_input_tamper_case() -> None:
+    pipe = ZkEzklPipeline(input_visibility="private")
+    assert "public_input" not in pipe.tamper_cases and "output" in pipe.tamper_cases
+    with pytest.raises(ValueError, match="input is private"):
+        pipe.verify("public_input")
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"input_visibility": "encrypted"}, "input_visibility='encrypted'.*accepted: private, public, hashed"),
+    ({"param_visibility": "public"}, "param_visibility='public'.*accepted: fixed, private, hashed"),
+    ({"calibration_target": "speed"}, "calibration_target='speed'.*accepted: resources, accuracy"),
+    ({"max_logrows": 40}, "max_logrows=40"),
+    ({"scaling_logrows": [12]}, "scaling_logrows"),
+    ({"prove_samples": 0}, "prove_samples=0"),
+])
+def test_bad_parameters_raise_a_clear_value_error(kwargs, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ZkEzklPipeline(**kwargs)
+
+
+def test_scaling_fit_extrapolates_a_doubling() -> None:
+    points = [ScalingPoint(k, 0.1 * 2**k, 2.0**k, 0.01, 2**k, 100) for k in (10, 11, 12)]
+    s = Scaling(points, rows_per_mac=2.0, ezkl_version="x")
+    assert s.predict("prove_s", 20) == pytest.approx(2.0**20, rel=1e-6)
+    assert Scaling.from_json(s.to_json()) == s
+
+
+def test_too_large_for_max_logrows_is_unsupported_with_a_measured_estimate() -> None:
+    pipe = ZkEzklPipeline(input_visibility="private", max_logrows=8, scaling_logrows=(12, 13))
+    with pytest.raises(Unsupported) as info:
+        pipe.check(workload("mlp_cancer"))
+    est = info.value.estimate
+    assert "max_logrows 8" in info.value.reason
+    assert est["logrows_needed"] > 8 and est["latency_p50_s"] > 0 and est["prove_s"] > 0
+    assert est["scaling_logrows_measured"] == "12 13"
+
+
+def test_unbuildable_transformer_is_unsupported_with_a_mac_based_estimate() -> None:
+    pipe = ZkEzklPipeline(scaling_logrows=(12, 13))
+    with pytest.raises(Unsupported) as info:
+        pipe.check(workload("tiny_transformer"))
+    assert "EZKL cannot build a circuit" in info.value.reason and "rows/MAC" in info.value.reason
+    assert info.value.estimate["num_rows"] > 0 and info.value.estimate["latency_p50_s"] > 0
+
+
+def test_harness_run_records_proof_costs_and_tamper_rate(run) -> None:
+    over = [f"technique.{k}={list(v) if isinstance(v, tuple) else v}" for k, v in TINY.items()]
+    rec = run("workload=mlp_cancer", "technique=zk_ezkl", "harness.leakage=false", "harness.warmup=0", *over)
+    assert rec.status == "ok", rec.reason
+    assert rec.verified is True and rec.tamper_detection_rate == 1.0
+    for key in ("settings_s", "calibrate_s", "compile_s", "srs_s", "setup_keys_s", "witness_s", "prove_s",
+                "logrows", "proof_bytes", "pk_bytes", "vk_bytes", "circuit_accuracy_loss"):
+        assert rec.extra[key] is not None, key
+    assert rec.eval_samples == 2 and rec.fidelity_agreement == 1.0
+    assert "verifier:proof" in rec.view_kinds and "node:plain_input" in rec.view_kinds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mlp_cancer", "cnn_digits"])
+def test_default_settings_on_the_must_show_workloads(run, name: str) -> None:
+    rec = run(f"workload={name}", "technique=zk_ezkl", "harness.leakage=false")
+    assert rec.status == "ok", rec.reason
+    assert rec.verified is True and rec.tamper_detection_rate == 1.0
+    assert rec.extra["circuit_agreement"] >= 0.95
