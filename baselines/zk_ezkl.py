@@ -8,7 +8,6 @@ verification key and the public instances, and sees only what the visibility set
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import tempfile
@@ -260,8 +259,6 @@ class ZkEzklPipeline:
             verify_per_proof_s=_median(self._verify_s), proofs_made=len(self._prove_s),
             proof_bytes=int(np.median([s[0] for s in self._proof_sizes])) if self._proof_sizes else None,
             proof_file_bytes=int(np.median([s[1] for s in self._proof_sizes])) if self._proof_sizes else None,
-            # Other work on a shared machine slows the prover: the load beside the timings says how much.
-            cpu_load_1m=os.getloadavg()[0],
         )
         if self.visibility.input == "private":
             out["tamper_public_input"] = "n/a: input private, no public instance carries it"

@@ -66,6 +66,7 @@ class Record:
     verify_s: float | None = None
     # provenance
     estimated: bool = False
+    cpu_load_1m: float | None = None  # machine load when measuring ended: other work slows everything
     overrides: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
     git_rev: str = ""

@@ -7,6 +7,7 @@ The runner reads capabilities off the pipeline (``verify``, ``metrics``, ``max_e
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from pathlib import Path
@@ -141,6 +142,7 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
     record.latency_per_sample_s = lat.p50 / record.batch_size
     record.throughput_sps = record.batch_size / lat.p50
     record.slowdown = slowdown(lat.p50, ref.p50)
+    record.cpu_load_1m = os.getloadavg()[0]
     log.info("%s p50 %.3g s (plaintext %.3g s, %.3gx)", tag, lat.p50, ref.p50, record.slowdown)
 
     if callable(getattr(pipeline, "verify", None)):
