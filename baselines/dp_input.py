@@ -26,7 +26,8 @@ import torch
 from scipy.optimize import brentq
 from scipy.stats import norm
 
-from nesabench.pipeline import PartyView, Unsupported
+from baselines.plaintext import PlaintextPipeline
+from nesabench.pipeline import Unsupported
 from nesabench.workloads.workload import Workload
 
 CONTINUOUS = ("laplace", "gaussian")
@@ -59,7 +60,7 @@ class Calibration:
     vocab_size: int | None = None
 
 
-class DPInputPipeline:
+class DPInputPipeline(PlaintextPipeline):
     """The client adds local-DP noise to each input; the node runs the plaintext model on the noised input."""
 
     def __init__(
@@ -80,7 +81,7 @@ class DPInputPipeline:
         self._cal: Calibration | None = None
         self._model: torch.nn.Module | None = None
         self._gen: torch.Generator | None = None
-        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
+        super().__init__()
 
     def _resolve(self, workload: Workload) -> str:
         tokens = workload.dataset.input_kind == "tokens"
@@ -138,20 +139,10 @@ class DPInputPipeline:
         return (clipped + noise).clamp(cal.lo, cal.hi)
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
-        sent = self.privatize(x)
-        y = self._model(sent)
-        self._last = (sent, y)
-        return y
+        return super().infer(self.privatize(x))
 
-    def views(self) -> list[PartyView]:
-        if self._last is None:
-            return []
-        sent, y = self._last
-        return [
-            PartyView(party="node", kind="plain_input", layer="input", payload=sent,
-                      meta={"local_dp": self._cal.mechanism, "epsilon": self.epsilon}),
-            PartyView(party="node", kind="output", layer="output", payload=y.detach(), received=False),
-        ]
+    def input_meta(self) -> dict[str, Any]:
+        return {"local_dp": self._cal.mechanism, "epsilon": self.epsilon}
 
     def metrics(self) -> dict[str, Any]:
         cal = self._cal

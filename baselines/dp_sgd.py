@@ -29,9 +29,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from baselines.plaintext import PlaintextPipeline
 from nesabench.harness.progress import progress
 from nesabench.leakage.membership import dp_advantage_bound, membership_audit, membership_split
-from nesabench.pipeline import PartyView, Unsupported
+from nesabench.pipeline import Unsupported
 from nesabench.workloads.workload import Workload
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def train_model(
     return clean.eval()
 
 
-class DPSGDPipeline:
+class DPSGDPipeline(PlaintextPipeline):
     """Serve a DP-SGD-trained copy of the workload's architecture; plaintext inference on the node."""
 
     def __init__(
@@ -199,10 +200,9 @@ class DPSGDPipeline:
         self.mia_attacker_fraction = mia_attacker_fraction
         self.mia_shadow_fraction = mia_shadow_fraction
         self.mia_plaintext = mia_plaintext
+        super().__init__()
         self._workload: Workload | None = None
-        self._model: nn.Module | None = None
         self._nonprivate: nn.Module | None = None
-        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def check(self, workload: Workload) -> None:
         """Opacus must be able to compute per-sample gradients for every trainable layer."""
@@ -245,20 +245,6 @@ class DPSGDPipeline:
                             desc=f"DP-SGD eps={self.target_epsilon}")
         model.dp_outcome = dataclasses.replace(model.dp_outcome, nonprivate_train_s=twin.dp_outcome.train_s)
         return model
-
-    def infer(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._model(x)
-        self._last = (x, y)
-        return y
-
-    def views(self) -> list[PartyView]:
-        if self._last is None:
-            return []
-        x, y = self._last
-        return [
-            PartyView(party="node", kind="plain_input", layer="input", payload=x),
-            PartyView(party="node", kind="output", layer="output", payload=y.detach(), received=False),
-        ]
 
     def metrics(self) -> dict[str, Any]:
         """Privacy spent, training cost against the non-private twin, and the membership audit."""

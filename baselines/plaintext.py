@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from nesabench.pipeline import PartyView
@@ -9,7 +11,11 @@ from nesabench.workloads.workload import Workload
 
 
 class PlaintextPipeline:
-    """The node receives the raw input and the weights, and returns the output in the clear."""
+    """The node receives the raw input and the weights, and returns the output in the clear.
+
+    Techniques whose inference is plaintext on the node (DP-SGD, input DP) subclass it: they change
+    what model the node holds (``prepare``) or what input it is sent (``infer``), not what it sees.
+    """
 
     def __init__(self) -> None:
         self._model: torch.nn.Module | None = None
@@ -26,12 +32,17 @@ class PlaintextPipeline:
         self._last = (x, y)
         return y
 
+    def input_meta(self) -> dict[str, Any]:
+        """What the node is told about the input it receives (subclasses add their mechanism)."""
+        return {}
+
     def views(self) -> list[PartyView]:
         if self._last is None:
             return []
         x, y = self._last
         return [
-            PartyView(party="node", kind="plain_input", layer="input", payload=x),
+            PartyView(party="node", kind="plain_input", layer="input", payload=x,
+                      meta={"weights": "plain", **self.input_meta()}),
             PartyView(party="node", kind="output", layer="output", payload=y.detach(),
                       received=False),
         ]

@@ -25,7 +25,7 @@ from nesabench.leakage.ciphertext_probe import ciphertext_probes
 from nesabench.leakage.distance_correlation import distance_correlation
 from nesabench.leakage.permuted import permuted_view_attacks
 from nesabench.leakage.reconstruction import reconstruction_probe, token_probe
-from nesabench.leakage.result import AttackResult
+from nesabench.leakage.result import AttackResult, wilson_ci
 from nesabench.leakage.shares import bit_uniformity, collusion_sweep
 from nesabench.leakage.side_channels import side_channel_probe
 from nesabench.leakage.summary import PartySummary, record_keys
@@ -40,6 +40,8 @@ ATTACKER_BUDGET_S = 10.0
 #: Below this many attacker pairs, probes use 4-fold cross-validation on the evaluated pairs.
 MIN_ATTACKER_SAMPLES = 32
 FOLDS = 4
+#: Batch size for attacker-side calls when the pipeline accepts it.
+ATTACKER_BATCH = 32
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -69,8 +71,11 @@ class AttackData:
         if n_att >= MIN_ATTACKER_SAMPLES:
             return [(np.arange(n_att), eval_idx)]
         parts = np.array_split(np.random.default_rng(self.seed).permutation(eval_idx), FOLDS)
-        return [(np.concatenate([np.arange(n_att), *(p for j, p in enumerate(parts) if j != i)]).astype(np.int64),
-                 te) for i, te in enumerate(parts)]
+        folds = []
+        for i, test in enumerate(parts):
+            train = np.concatenate([np.arange(n_att), *(p for j, p in enumerate(parts) if j != i)])
+            folds.append((train.astype(np.int64), test))
+        return folds
 
     def rows(self, n_samples: int) -> slice:
         """Which inputs a series of ``n_samples`` samples pairs with (eval-only series: the last ones)."""
@@ -83,27 +88,52 @@ def _batch_sizes(n: int, calls: int) -> list[int]:
     return [min(size, n - i) for i in range(0, n, size)] if n else []
 
 
-def attacker_pairs(workload: Any, pipeline: Any, batch: int) -> tuple[torch.Tensor, list[list[PartyView]]]:
-    """Run the pipeline on train inputs (attacker-side data) while it stays within the budget."""
+def _affordable(per_sample_s: float, available: int) -> int:
+    return int(min(MAX_ATTACKER_SAMPLES, available, ATTACKER_BUDGET_S / max(per_sample_s, 1e-9)))
+
+
+def attacker_pairs(workload: Any, pipeline: Any, batch: int
+                   ) -> tuple[torch.Tensor, list[list[PartyView]], list[int]]:
+    """Run the pipeline on train inputs (attacker-side data) while it stays within the budget.
+
+    One call at the harness's batch size is timed first; the pipeline then gets as many samples as
+    the budget allows, in batches of up to ATTACKER_BATCH when the first call worked at that size.
+    """
     x_train = workload.dataset.x_train
     if pipeline is None or not callable(getattr(pipeline, "infer", None)) or len(x_train) == 0:
-        return x_train[:0], []
+        return x_train[:0], [], []
     xs, vs = [], []
     t0 = time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, min(MAX_ATTACKER_SAMPLES, len(x_train)), batch):
-            b = x_train[i : i + batch]
-            try:
+    try:
+        with torch.no_grad():
+            first = x_train[:batch]
+            pipeline.infer(first)
+            xs.append(first)
+            vs.append(pipeline.views())
+            per_sample = (time.perf_counter() - t0) / len(first)
+            n = _affordable(per_sample, len(x_train))
+            step = max(batch, min(ATTACKER_BATCH, n - len(first)))
+            if step != batch and n > len(first):
+                try:
+                    t1 = time.perf_counter()
+                    pipeline.infer(x_train[len(first) : len(first) + step])
+                    vs.append(pipeline.views())
+                    xs.append(x_train[len(first) : len(first) + step])
+                    per_sample = (time.perf_counter() - t1) / step
+                    n = _affordable(per_sample, len(x_train))
+                except Exception:
+                    step = batch
+            done = sum(len(b) for b in xs)
+            while done + step <= n and time.perf_counter() - t0 < 2 * ATTACKER_BUDGET_S:
+                b = x_train[done : done + step]
                 pipeline.infer(b)
                 vs.append(pipeline.views())
-            except Exception as err:  # noqa: BLE001 - no extra pairs is a valid outcome
-                log.warning("leakage: attacker-side infer failed (%s); using cross-validation", err)
-                return x_train[:0], []
-            xs.append(b)
-            elapsed = time.perf_counter() - t0
-            if elapsed * (i + 2 * batch) / (i + batch) > ATTACKER_BUDGET_S:
-                break
-    return (torch.cat(xs) if xs else x_train[:0]), vs
+                xs.append(b)
+                done += len(b)
+    except Exception as err:
+        log.warning("leakage: attacker-side infer failed (%s); using cross-validation", err)
+        return x_train[:0], [], []
+    return torch.cat(xs), vs, [len(b) for b in xs]
 
 
 def _labels(workload: Any, inputs: torch.Tensor, x_att: torch.Tensor) -> np.ndarray | None:
@@ -114,11 +144,20 @@ def _labels(workload: Any, inputs: torch.Tensor, x_att: torch.Tensor) -> np.ndar
     return np.concatenate([ds.y_train[: len(x_att)].numpy(), ds.y_test[:n].numpy()])
 
 
+def direct_read(samples: list[Any], inputs: np.ndarray) -> AttackResult:
+    """The view carries the input itself: leakage = fraction of samples read off verbatim."""
+    same = [np.shape(v) == x.shape and np.allclose(np.asarray(v, dtype=np.float64), x, atol=1e-6)
+            for v, x in zip(samples, inputs, strict=True)]
+    lo, hi = wilson_ci(int(np.sum(same)), len(same))
+    return AttackResult("direct_read", float(np.mean(same)), n_test=len(same), ci_low=lo, ci_high=hi,
+                        metrics={"verbatim_fraction": float(np.mean(same))})
+
+
 def _array_attacks(s: V.ViewSeries, data: AttackData, model: Any) -> list[AttackResult]:
     folds = data.folds(len(s.samples))
     rows = data.rows(len(s.samples))
     inputs = data.inputs[rows]
-    out: list[AttackResult] = []
+    out: list[AttackResult] = [direct_read(s.samples[-data.n_eval :], inputs[-data.n_eval :])]
     if s.kind == "permuted_activation":
         out += permuted_view_attacks(s, data, model)
     if data.input_kind == "tokens":
@@ -154,9 +193,8 @@ def _series_attacks(s: V.ViewSeries, data: AttackData, model: Any) -> list[Attac
         out = _array_attacks(s, data, model)
     if labels is not None:
         out.append(side_channel_probe(np.asarray(s.nbytes), labels, folds, name="size_probe"))
-        seconds = s.meta.get("seconds_per_sample")
-        if seconds is not None and len(seconds) == len(s.samples):
-            out.append(side_channel_probe(np.asarray(seconds), labels, folds, name="timing_probe"))
+        if len(s.seconds) == len(s.samples):
+            out.append(side_channel_probe(np.asarray(s.seconds), labels, folds, name="timing_probe"))
     for r in out:
         r.view = r.view or s.name
     return out
@@ -182,7 +220,8 @@ def _collusion(series: list[V.ViewSeries], data: AttackData) -> list[AttackResul
         def probe(feats: np.ndarray, inputs: np.ndarray = inputs, folds: list[Fold] = folds) -> AttackResult:
             if data.input_kind == "tokens":
                 return token_probe(list(feats), inputs.astype(np.int64), folds, pad_id=data.pad_id)
-            return max(reconstruction_probe(feats, inputs, folds, seed=data.seed), key=lambda r: r.leakage)
+            results = reconstruction_probe(feats, inputs, folds, seed=data.seed)
+            return max(results, key=lambda res: res.leakage)
 
         for r in collusion_sweep(stacks, probe):
             r.view = f"share:{layer}"
@@ -199,7 +238,7 @@ def evaluate_leakage(
     sizes = _batch_sizes(n, len(views))
     if not views or not any(v.untrusted for call in views for v in call):
         return {**record_keys([]), "leakage_s": time.perf_counter() - t0}
-    x_att, att_views = attacker_pairs(workload, pipeline, sizes[0] if sizes else 1)
+    x_att, att_views, att_sizes = attacker_pairs(workload, pipeline, sizes[0] if sizes else 1)
     ds = workload.dataset
     data = AttackData(
         inputs=torch.cat([x_att, inputs]).numpy(), inputs_t=torch.cat([x_att, inputs]),
@@ -207,22 +246,33 @@ def evaluate_leakage(
         input_kind=ds.input_kind, pad_id=int(ds.meta.get("pad_id", 0)),
         data_range=float(ds.meta.get("data_range", 1.0)), seed=int(getattr(workload, "seed", 0)),
     )
-    att_sizes = [len(x_att[i : i + sizes[0]]) for i in range(0, len(x_att), sizes[0])] if len(x_att) else []
     series = V.collect(att_sizes + sizes, att_views + list(views))
     untrusted = [s for s in series if s.party not in TRUSTED_PARTIES]
     model = getattr(workload, "model", None)
     summaries: dict[str, PartySummary] = {}
+    errors: list[str] = []
     for s in untrusted:
         summary = summaries.setdefault(s.party, PartySummary(s.party))
-        if s.meta.get("holds_plain_weights"):
+        if s.meta.get("weights") == "plain" or s.meta.get("holds_plain_weights"):
             summary.results.append(AttackResult("holds_plain_weights", 1.0, target="model", view=s.name))
         if len(s.samples) not in (n, n + len(x_att)):
             log.warning("leakage: view %s of %s has %d samples for %d inputs; skipped",
                         s.name, s.party, len(s.samples), n)
             continue
-        summary.results.extend(_series_attacks(s, data, model))
-    extra = _collusion(untrusted, data)
+        try:
+            summary.results.extend(_series_attacks(s, data, model))
+        except Exception as err:  # an attack that breaks is reported, the run record still lands
+            log.exception("leakage: attacks on %s of %s failed", s.name, s.party)
+            errors.append(f"{s.party}:{s.name}: {type(err).__name__}: {err}")
+    try:
+        extra = _collusion(untrusted, data)
+    except Exception as err:
+        log.exception("leakage: collusion sweep failed")
+        extra, errors = [], [*errors, f"collusion: {type(err).__name__}: {err}"]
     out = record_keys(list(summaries.values()), extra)
     out.update({"leakage_attacker_samples": len(x_att), "leakage_eval_samples": n,
                 "leakage_s": time.perf_counter() - t0})
+    out["leakage_complete"] = not errors
+    if errors:
+        out["leakage_errors"] = " | ".join(errors)
     return out

@@ -22,9 +22,9 @@ Fold = tuple[np.ndarray, np.ndarray]
 def page_token_map(traces: Sequence[np.ndarray], ids: np.ndarray, pad_id: int) -> dict[int, int]:
     """Most frequent token behind each page, from position-aligned attacker pairs."""
     seen: dict[int, Counter] = defaultdict(Counter)
-    for trace, row in zip(traces, ids):
+    for trace, row in zip(traces, ids, strict=True):
         if len(trace) == len(row):
-            for page, tok in zip(trace, row):
+            for page, tok in zip(trace, row, strict=True):
                 seen[int(page)][int(tok)] += 1
     return {page: c.most_common(1)[0][0] for page, c in seen.items()}
 

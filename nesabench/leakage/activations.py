@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
+
+
+class _Reached(Exception):
+    """Stops the forward pass once the hooked layer has run."""
 
 
 def find_module(model: torch.nn.Module, layer: str) -> torch.nn.Module | None:
@@ -11,7 +17,8 @@ def find_module(model: torch.nn.Module, layer: str) -> torch.nn.Module | None:
 
 
 @torch.no_grad()
-def layer_activations(model: torch.nn.Module, layer: str, x: torch.Tensor, batch: int = 64) -> np.ndarray | None:
+def layer_activations(model: torch.nn.Module, layer: str, x: torch.Tensor,
+                      batch: int = 64) -> np.ndarray | None:
     """Output of module ``layer`` (first element if it returns a tuple) for inputs ``x``; None if absent."""
     module = find_module(model, layer)
     if module is None:
@@ -20,11 +27,13 @@ def layer_activations(model: torch.nn.Module, layer: str, x: torch.Tensor, batch
 
     def hook(_m, _inp, out):
         captured.append((out[0] if isinstance(out, tuple) else out).detach().float().cpu())
+        raise _Reached  # the rest of the forward pass is not needed
 
     handle = module.register_forward_hook(hook)
     try:
         for i in range(0, len(x), batch):
-            model(x[i : i + batch])
+            with contextlib.suppress(_Reached):
+                model(x[i : i + batch])
     finally:
         handle.remove()
     return torch.cat(captured).numpy() if captured else None

@@ -1,7 +1,8 @@
 """Attribute probe: logistic regression from the view to the label (or any sensitive attribute).
 
 Leakage = accuracy above the majority-class guess, normalized to [0, 1], when a one-sided binomial
-test says it beats that guess (p < ALPHA); otherwise 0.
+test says it beats that guess (p < ALPHA); otherwise 0. The view an untrusted party computes or
+receives as OUTPUT counts too: a party that sees the prediction learns the label.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from nesabench.leakage.result import ALPHA, AttackResult, above_chance, wilson_ci
@@ -20,24 +22,34 @@ from nesabench.leakage.result import ALPHA, AttackResult, above_chance, wilson_c
 Fold = tuple[np.ndarray, np.ndarray]
 
 
+def _classifier(kind: str):
+    if kind == "nearest":  # for a few scalar side channels: exact lookups beat a linear model
+        return KNeighborsClassifier(n_neighbors=1)
+    return LogisticRegression(max_iter=300, C=1.0)
+
+
 def attribute_probe(x: np.ndarray, labels: np.ndarray, folds: Sequence[Fold],
-                    name: str = "attribute") -> AttackResult:
-    hits, chance_hits = [], []
+                    name: str = "attribute", classifier: str = "logistic") -> AttackResult:
+    hits, chance_hits, prior = [], [], []
     for tr, te in folds:
-        majority = np.bincount(labels[tr]).argmax()
+        counts = np.bincount(labels[tr])
+        majority = counts.argmax()
         chance_hits.append(labels[te] == majority)
+        prior.append(counts.max() / counts.sum() * len(te))
         if len(np.unique(labels[tr])) < 2:
             hits.append(labels[te] == majority)
             continue
         scaler = StandardScaler().fit(x[tr])
-        clf = LogisticRegression(max_iter=300, C=1.0)
+        clf = _classifier(classifier)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(scaler.transform(x[tr]), labels[tr])
         hits.append(clf.predict(scaler.transform(x[te])) == labels[te])
     hit, ch = np.concatenate(hits), np.concatenate(chance_hits)
     k, n = int(hit.sum()), len(hit)
-    acc, chance = k / n, float(ch.mean())
+    # Chance: the majority guess, on the test labels or as the train prior expects, whichever is
+    # higher (with a handful of test samples the first can be 0 by luck).
+    acc, chance = k / n, max(float(ch.mean()), float(np.sum(prior)) / n)
     p = binomtest(k, n, min(max(chance, 1e-9), 1 - 1e-9), alternative="greater").pvalue
     lo, hi = wilson_ci(k, n)
     leak = above_chance(acc, chance) if p < ALPHA else 0.0

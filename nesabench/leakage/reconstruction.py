@@ -42,7 +42,8 @@ def _mlp(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, seed: int) -> np.
     return model.predict(scaler.transform(x_te)).reshape(len(x_te), -1)
 
 
-def out_of_fold(predict, x: np.ndarray, y: np.ndarray, folds: Sequence[Fold]) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold(predict, x: np.ndarray, y: np.ndarray,
+                folds: Sequence[Fold]) -> tuple[np.ndarray, np.ndarray]:
     """Predictions for every test index of every fold (the attacker never trains on them)."""
     idx = np.concatenate([te for _, te in folds])
     pred = np.concatenate([predict(x[tr], y[tr], x[te]) for tr, te in folds])
@@ -64,7 +65,7 @@ def _image_quality(y: np.ndarray, pred: np.ndarray, shape: tuple[int, ...], data
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     psnr, ssim = [], []
-    for a, b in zip(y, pred):
+    for a, b in zip(y, pred, strict=True):
         a_img = a.reshape(shape[-2:]) if int(np.prod(shape[:-2])) == 1 else a.reshape(shape)
         b_img = np.clip(b, 0, data_range).reshape(a_img.shape)
         psnr.append(peak_signal_noise_ratio(a_img, b_img, data_range=data_range))
@@ -94,7 +95,7 @@ def reconstruction_probe(
         idx, pred = out_of_fold(fn, x, y, folds)
         yt = y[idx]
         r2 = r2_score(yt, pred)
-        lo, hi = bootstrap_ci(lambda s: r2_score(yt[s], pred[s]), len(yt), rng)
+        lo, hi = bootstrap_ci(lambda s, yt=yt, pred=pred: r2_score(yt[s], pred[s]), len(yt), rng)
         metrics = {"r2": r2, "cosine": _cosine(yt, pred)}
         if image_shape is not None:
             metrics.update(_image_quality(yt, pred, image_shape, data_range))
@@ -169,7 +170,8 @@ def token_probe(
             pred = model.predict(scaler.transform(feats[te])).reshape(len(te), t, -1).argmax(2)
         hit = (pred == target[te]) & (target[te] < len(vocab))
         correct = np.concatenate([correct, hit[mask_te]])
-        chance_hits = np.concatenate([chance_hits, ((const[None, :] == target[te]) & (target[te] < len(vocab)))[mask_te]])
+        const_hit = (const[None, :] == target[te]) & (target[te] < len(vocab))
+        chance_hits = np.concatenate([chance_hits, const_hit[mask_te]])
     k, m = int(correct.sum()), len(correct)
     rate, chance = k / max(m, 1), float(chance_hits.mean()) if m else 0.0
     p = binomtest(k, m, min(max(chance, 1e-9), 1 - 1e-9), alternative="greater").pvalue if m else 1.0

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-#: An attack whose p-value (or the bootstrap lower bound it implies) is above this does not beat chance.
-ALPHA = 0.01
+#: An attack whose p-value is above this does not beat chance. Strict, because every party faces a
+#: dozen attacks per run and a spurious 0.05 would read as a leak (family-wise error ~1%).
+ALPHA = 0.001
 
 
 @dataclass

@@ -52,17 +52,18 @@ def distinguishing_game(
 ) -> AttackResult:
     """IND game: the attacker sees a share of x0 or x1 and must tell which.
 
-    A logistic regression on share bits is trained on half the trials and tested on the rest;
-    advantage = 2 * accuracy - 1 (0 = guessing), the leakage when the binomial test rejects 1/2.
+    A logistic regression on share bits and values (read as signed integers) is trained on half
+    the trials and tested on the rest; advantage = 2 * accuracy - 1 (0 = guessing) is the leakage
+    when the binomial test rejects 1/2.
     """
     rng = np.random.default_rng(seed)
     b = rng.integers(0, 2, trials)
     shares = np.stack([share_fn(x1 if bit else x0) for bit in b])
-    feats = share_bits(shares).astype(np.float64)
+    feats = np.hstack([share_bits(shares), as_ring(shares).view(np.int64).astype(np.float64)])
     half = trials // 2
     res = attribute_probe(feats, b, [(np.arange(half), np.arange(half, trials))], name="share_game")
     acc = res.metrics["accuracy"]
-    k = int(round(acc * res.n_test))
+    k = round(acc * res.n_test)
     p = binomtest(k, res.n_test, 0.5, alternative="greater").pvalue
     lo, hi = wilson_ci(k, res.n_test)
     adv = 2 * acc - 1

@@ -1,7 +1,8 @@
 """Size and timing probes: what a party learns from how big a payload is or how long it took.
 
 Per-sample message sizes (and per-sample seconds when a view's meta carries them) are probed for
-the label like any other feature; a constant size or time carries nothing and scores 0 directly.
+the label with a 1-nearest-neighbour classifier (a size maps to a class by lookup); a constant
+size or time carries nothing and scores 0 directly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,6 @@ def side_channel_probe(values: np.ndarray, labels: np.ndarray, folds: Sequence[F
     v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
     if np.ptp(v, axis=0).max(initial=0.0) == 0.0:
         return AttackResult(name, 0.0, n_test=len(v), metrics={"constant": True})
-    res = attribute_probe(v, labels, folds, name=name)
+    res = attribute_probe(v, labels, folds, name=name, classifier="nearest")
     res.metrics["constant"] = False
     return res

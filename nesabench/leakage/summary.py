@@ -21,7 +21,8 @@ class PartySummary:
 
     def best(self, target: str) -> AttackResult | None:
         pool = [r for r in self.results if r.target == target]
-        return max(pool, key=lambda r: r.leakage) if pool else None
+        # Ties (to 3 decimals) go to the attack listed first: recovery before dependence.
+        return max(pool, key=lambda r: round(r.leakage, 3)) if pool else None
 
     def privacy(self, target: str) -> float:
         best = self.best(target)

@@ -19,7 +19,6 @@ from nesabench.pipeline import PartyView
 BYTES_PREFIX = 512
 #: Feature vectors wider than this are reduced by a fixed Gaussian random projection.
 MAX_FEATURES = 2048
-ARRAY_KINDS = ("plain_input", "activation", "permuted_activation", "output", "share")
 BYTES_KINDS = ("ciphertext", "sealed_blob", "proof")
 
 
@@ -33,6 +32,8 @@ class ViewSeries:
     samples: list[Any]
     nbytes: list[int]
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Per-sample seconds, when every view gave ``meta["seconds_per_sample"]`` (timing probe).
+    seconds: list[float] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -68,7 +69,7 @@ def per_sample(view: PartyView, batch: int) -> list[Any]:
 def collect(inputs_per_call: Sequence[int], views: Sequence[Sequence[PartyView]]) -> list[ViewSeries]:
     """Group views by (party, kind, layer, occurrence) and stack their samples over calls."""
     series: dict[tuple[str, str, str, int], ViewSeries] = {}
-    for batch, call in zip(inputs_per_call, views):
+    for batch, call in zip(inputs_per_call, views, strict=True):
         seen: dict[tuple[str, str, str], int] = {}
         for v in call:
             base = (v.party, v.kind, v.layer)
@@ -78,7 +79,13 @@ def collect(inputs_per_call: Sequence[int], views: Sequence[Sequence[PartyView]]
             s = series.setdefault(key, ViewSeries(v.party, v.kind, v.layer, [], [], dict(v.meta)))
             items = per_sample(v, batch)
             s.samples.extend(items)
-            s.nbytes.extend([int(v.nbytes) // max(1, batch)] * batch)
+            if v.kind in BYTES_KINDS and isinstance(v.payload, (list, tuple)) and len(v.payload) == batch:
+                s.nbytes.extend(len(b) for b in items)  # one message per sample: its own size
+            else:
+                s.nbytes.extend([int(v.nbytes) // max(1, batch)] * batch)
+            timing = v.meta.get("seconds_per_sample")
+            if timing is not None:
+                s.seconds.extend(np.broadcast_to(np.asarray(timing, dtype=np.float64), (batch,)).tolist())
     return list(series.values())
 
 

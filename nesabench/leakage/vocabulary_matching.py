@@ -13,11 +13,16 @@ from sklearn.neighbors import NearestNeighbors
 
 
 def match_vocabulary(public_table: np.ndarray, permuted_table: np.ndarray) -> np.ndarray:
-    """key[i] = public token id of the node's row i."""
+    """key[i] = public token id of the node's row i: exact sorted-row copies first, nearest otherwise."""
     pub = np.sort(np.asarray(public_table, dtype=np.float32), axis=1)
     obs = np.sort(np.asarray(permuted_table, dtype=np.float32), axis=1)
-    nn = NearestNeighbors(n_neighbors=1).fit(pub)
-    return nn.kneighbors(obs, return_distance=False)[:, 0]
+    index = {row.tobytes(): i for i, row in enumerate(pub)}
+    key = np.array([index.get(row.tobytes(), -1) for row in obs], dtype=np.int64)
+    missing = np.nonzero(key < 0)[0]
+    if len(missing):
+        nn = NearestNeighbors(n_neighbors=1).fit(pub)
+        key[missing] = nn.kneighbors(obs[missing], return_distance=False)[:, 0]
+    return key
 
 
 def mapped_fraction(key: np.ndarray, true_key: np.ndarray) -> float:
