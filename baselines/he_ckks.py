@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nesabench.he.circuit import CNNCircuit, MLPCircuit, UnsupportedModel, extract_circuit
 from nesabench.he.ckks_encoding import cnn_capacity, mlp_capacity
 from nesabench.he.ckks_params import SECURITY_BITS, CKKSParams
 from nesabench.he.ckks_parties import CKKSClient, CKKSNode
-from nesabench.he.circuit import CNNCircuit, MLPCircuit, UnsupportedModel, extract_circuit
 from nesabench.he.estimate import ckks_estimate
+from nesabench.he.opcount import count_ops
 from nesabench.he.polynomial import PolyRecipe, polynomial_model, square_activations
 from nesabench.pipeline import PartyView, Unsupported
 from nesabench.workloads.workload import Workload
@@ -46,7 +47,7 @@ class CKKSPipeline:
         poly_modulus_degree: int = 8192,
         coeff_mod_bit_sizes: list[int] | tuple[int, ...] = (43, 33, 33, 33, 33, 43),
         global_scale: float = 2.0**33,
-        activation: str = "square",
+        activation: str = "fit2",
         finetune_epochs: int = 30,
         finetune_lr: float = 1e-3,
         samples_per_ciphertext: int = 0,
@@ -82,18 +83,22 @@ class CKKSPipeline:
         try:
             extract_circuit(square_activations(workload.copy_model()), sample)
         except UnsupportedModel as err:
-            reason = (f"CKKS pipeline cannot encode {workload.name}: {err}. Softmax, LayerNorm and "
-                      "GELU need high-degree polynomial approximations and TenSEAL has no "
+            softmax_rows = count_ops(workload.model, workload.dataset.x_test[:1]).softmax_rows
+            attention = (f"it uses softmax attention ({softmax_rows} softmax rows per sample); "
+                         if softmax_rows else "")
+            reason = (f"CKKS pipeline cannot encode {workload.name}: {attention}{err}. Softmax, LayerNorm "
+                      "and GELU need high-degree polynomial approximations and TenSEAL has no "
                       "bootstrapping, so the depth of a transformer does not fit any secure parameter set")
             raise Unsupported(reason, estimate=ckks_estimate(workload.model, workload.dataset.x_test[:1],
                                                              self.params)) from err
 
     def prepare(self, workload: Workload) -> None:
-        self.poly_model = polynomial_model(workload, self.recipe)
+        """Parameter checks first (before any fine-tuning), then the polynomial model, then keys."""
         sample = workload.dataset.x_test[0]
-        self.circuit = extract_circuit(self.poly_model, sample)
         self.params.check_security()
-        self.params.check_depth(self.circuit.mult_depth)
+        self.params.check_depth(extract_circuit(square_activations(workload.copy_model()), sample).mult_depth)
+        self.poly_model = polynomial_model(workload, self.recipe)
+        self.circuit = extract_circuit(self.poly_model, sample)
         self.capacity = self._capacity(self.circuit)
         if self.capacity < 1:
             raise ValueError(
@@ -114,12 +119,19 @@ class CKKSPipeline:
         outputs, up, down = [], [], []
         for start in range(0, len(xs), self.capacity):
             chunk = xs[start : start + self.capacity]
+            # A lone sample of a one-hidden-layer MLP takes TenSEAL's tutorial path (vector + mm),
+            # faster than a one-row encrypted matrix.
+            vector = (len(chunk) == 1 and isinstance(self.circuit, MLPCircuit)
+                      and len(self.circuit.weights) == 2)
             t0 = time.perf_counter()
-            blob = self._encrypt(chunk)
+            blob = self.client.encrypt_vector(chunk) if vector else self._encrypt(chunk)
             t1 = time.perf_counter()
-            result = self.node.evaluate(blob, len(chunk))
+            result = self.node.evaluate_vector(blob) if vector else self.node.evaluate(blob, len(chunk))
             t2 = time.perf_counter()
-            outputs.append(self.client.decrypt(result, len(chunk), self.circuit.num_outputs))
+            if vector:
+                outputs.append(self.client.decrypt_vector(result))
+            else:
+                outputs.append(self.client.decrypt(result, len(chunk), self.circuit.num_outputs))
             t3 = time.perf_counter()
             self._stats.encrypt_s += t1 - t0
             self._stats.eval_s += t2 - t1
@@ -134,7 +146,6 @@ class CKKSPipeline:
         out = np.concatenate(outputs)
         self._stats.fidelity.append((xs, out))
         self._last_views = [
-            PartyView(party="node", kind="ciphertext", layer="context", payload=[self._context_bytes]),
             PartyView(party="node", kind="ciphertext", layer="input", payload=up,
                       nbytes=sum(len(b) for b in set(up)),
                       meta={"samples_per_ciphertext": min(self.capacity, len(xs))}),
@@ -161,6 +172,9 @@ class CKKSPipeline:
             "mult_depth": self.circuit.mult_depth if self.circuit else 0,
             "security_bits": SECURITY_BITS,
             "samples_per_ciphertext": self.capacity,
+            "node_matmul_plain_ops": self.node.ops.matmul_plain if self.node else 0,
+            "node_square_ops": self.node.ops.squares if self.node else 0,
+            "node_scalar_mult_ops": self.node.ops.scalar_mults if self.node else 0,
             **self._poly_metrics,
             **self._he_vs_poly(),
         }

@@ -43,7 +43,7 @@ class MLPCircuit:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         h = x
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             h = h @ w.T + b
             if i < len(self.weights) - 1:
                 h = h * h

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import tenseal as ts
 
+from nesabench.he.circuit import CNNCircuit, MLPCircuit
 from nesabench.he.ckks_encoding import cnn_matrix, mlp_matrix, unpack_outputs
 from nesabench.he.ckks_params import CKKSParams
-from nesabench.he.circuit import CNNCircuit, MLPCircuit
 
 
 class CKKSClient:
@@ -41,13 +41,20 @@ class CKKSClient:
     def encrypt_cnn(self, images: np.ndarray, circuit: CNNCircuit) -> bytes:
         return self.encrypt(cnn_matrix(images, circuit.kernel_size, circuit.padding))
 
+    def encrypt_vector(self, x: np.ndarray) -> bytes:
+        """One sample as TenSEAL's tutorials encode it (a vector for ``mm``), plus a 1 for the bias."""
+        return ts.ckks_vector(self._ctx, [*x.ravel().tolist(), 1.0]).serialize()
+
+    def decrypt_vector(self, blob: bytes) -> np.ndarray:
+        return np.array(ts.ckks_vector_from(self._ctx, blob).decrypt())[None]
+
     def decrypt(self, blob: bytes, batch: int, outputs: int) -> np.ndarray:
         values = np.array(ts.ckks_vector_from(self._ctx, blob).decrypt())
         return unpack_outputs(values, batch, outputs)
 
 
 @dataclass
-class OpCounts:
+class NodeOps:
     """Homomorphic operations the node ran in one evaluation (for the estimates and the docs)."""
 
     matmul_plain: int = 0
@@ -63,23 +70,37 @@ class CKKSNode:
         if self.context.has_secret_key() or not self.context.is_public():
             raise RuntimeError("the node's context must not hold a secret key")
         self.circuit = circuit
-        self.ops = OpCounts()
+        self.ops = NodeOps()
 
     def evaluate(self, blob: bytes, batch: int) -> bytes:
         enc = ts.ckks_vector_from(self.context, blob)
-        self.ops = OpCounts()
-        if isinstance(self.circuit, MLPCircuit):
-            outs = self._mlp(enc, batch)
-        else:
-            outs = self._cnn(enc, batch)
+        self.ops = NodeOps()
+        outs = self._mlp(enc, batch) if isinstance(self.circuit, MLPCircuit) else self._cnn(enc, batch)
         return ts.CKKSVector.pack_vectors(outs).serialize()
+
+    def evaluate_vector(self, blob: bytes) -> bytes:
+        """One sample of a one-hidden-layer MLP by TenSEAL's ``mm`` (diagonal method), depth 3.
+
+        ``mm`` reads the replicated copies of its input vector, and adding a plain bias would
+        change only the first copy; so the first bias rides in the weights (the client appends a
+        constant 1 to the input) and the only plain addition is the last layer's.
+        """
+        c = self.circuit
+        assert isinstance(c, MLPCircuit) and len(c.weights) == 2
+        enc = ts.ckks_vector_from(self.context, blob)
+        first = np.hstack([c.weights[0], c.biases[0][:, None]])
+        enc = enc.mm(first.T.tolist())
+        enc.square_()
+        enc = enc.mm(c.weights[1].T.tolist()) + c.biases[1].tolist()
+        self.ops = NodeOps(matmul_plain=2, squares=1)
+        return enc.serialize()
 
     def _combine(self, inputs: list[ts.CKKSVector], weight: np.ndarray, bias: np.ndarray) -> list:
         """A linear layer on neuron-per-ciphertext inputs: scalar multiplications and additions."""
         outs = []
-        for row, b in zip(weight, bias):
+        for row, b in zip(weight, bias, strict=True):
             acc = None
-            for h, w in zip(inputs, row):
+            for h, w in zip(inputs, row, strict=True):
                 if w == 0.0:
                     continue
                 term = h * float(w)
@@ -94,10 +115,10 @@ class CKKSNode:
         c = self.circuit
         assert isinstance(c, MLPCircuit)
         hidden = []
-        for row, b in zip(c.weights[0], c.biases[0]):
+        for row, b in zip(c.weights[0], c.biases[0], strict=True):
             hidden.append(enc.enc_matmul_plain(row.tolist(), batch) + float(b))
             self.ops.matmul_plain += 1
-        for w, b in zip(c.weights[1:], c.biases[1:]):
+        for w, b in zip(c.weights[1:], c.biases[1:], strict=True):
             for h in hidden:
                 h.square_()
             self.ops.squares += len(hidden)
@@ -109,16 +130,16 @@ class CKKSNode:
         assert isinstance(c, CNNCircuit)
         windows = c.windows * batch
         channels = []
-        for kernel, b in zip(c.kernels, c.conv_bias):
+        for kernel, b in zip(c.kernels, c.conv_bias, strict=True):
             ch = enc.conv2d_im2col(kernel.tolist(), windows) + float(b)
             ch.square_()
             channels.append(ch)
         self.ops.matmul_plain += len(channels)
         self.ops.squares += len(channels)
         outs = []
-        for weight, b in zip(c.fc_weight, c.fc_bias):
+        for weight, b in zip(c.fc_weight, c.fc_bias, strict=True):
             acc = None
-            for ch, w in zip(channels, weight):
+            for ch, w in zip(channels, weight, strict=True):
                 term = ch.enc_matmul_plain(w.tolist(), batch)
                 self.ops.matmul_plain += 1
                 acc = term if acc is None else acc + term

@@ -38,7 +38,7 @@ class PolyActivation(nn.Module):
 class PolyRecipe:
     """How the polynomial model is made: which polynomial and how it is fine-tuned."""
 
-    activation: str = "square"
+    activation: str = "fit2"
     finetune_epochs: int = 30
     finetune_lr: float = 1e-3
 

@@ -1,0 +1,188 @@
+"""Concrete ML TFHE: the workload's model quantized and compiled to a TFHE circuit.
+
+Compiled as ``compile_torch_model`` does (see nesabench/he/tfhe_compile.py for the export detail).
+
+``fhe: execute`` runs real TFHE on ``fhe_samples`` test samples (the client encrypts, the node
+evaluates with evaluation keys only, the client decrypts); ``fhe: simulate`` runs Concrete's exact
+simulation of the same circuit, which is how accuracy is measured on the whole test split.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nesabench.he.estimate import tfhe_estimate
+from nesabench.he.opcount import count_ops
+from nesabench.he.tfhe_compile import compile_model
+from nesabench.he.tfhe_parties import TFHEClient, TFHENode
+from nesabench.pipeline import PartyView, Unsupported
+from nesabench.workloads.workload import Workload
+
+FHE_MODES = ("execute", "simulate")
+
+
+@dataclass
+class ExecuteStats:
+    samples: int = 0
+    encrypt_s: float = 0.0
+    run_s: float = 0.0
+    decrypt_s: float = 0.0
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+
+class TFHEPipeline:
+    """Private inference with Concrete ML's ``compile_torch_model``."""
+
+    def __init__(
+        self,
+        n_bits: int = 6,
+        rounding_threshold_bits: int | None = 6,
+        p_error: float | None = None,
+        fhe: str = "execute",
+        fhe_samples: int = 1,
+        max_repeats: int = 1,
+    ) -> None:
+        if not 2 <= n_bits <= 16:
+            raise ValueError(f"n_bits={n_bits} must lie in 2..16")
+        if rounding_threshold_bits is not None and not 2 <= rounding_threshold_bits <= 16:
+            raise ValueError(
+                f"rounding_threshold_bits={rounding_threshold_bits} must lie in 2..16 or be null"
+            )
+        if p_error is not None and not 0.0 < p_error < 1.0:
+            raise ValueError(f"p_error={p_error} must lie in (0, 1) or be null (Concrete ML's default)")
+        if fhe not in FHE_MODES:
+            raise ValueError(f"fhe={fhe!r} is not accepted; accepted: {', '.join(FHE_MODES)}")
+        if fhe_samples < 1 or max_repeats < 1:
+            raise ValueError(f"fhe_samples={fhe_samples} and max_repeats={max_repeats} must be >= 1")
+        self.n_bits, self.rounding_threshold_bits, self.p_error = n_bits, rounding_threshold_bits, p_error
+        self.fhe = fhe
+        self.fhe_samples = fhe_samples
+        self.max_eval_samples = fhe_samples if fhe == "execute" else None
+        self.max_repeats = max_repeats if fhe == "execute" else None
+        self.module = None
+        self.client: TFHEClient | None = None
+        self.node: TFHENode | None = None
+        self._compile_s = self._keygen_s = 0.0
+        self._eval_key_bytes = 0
+        self._stats = ExecuteStats()
+        self._last_views: list[PartyView] = []
+        self._workload: Workload | None = None
+        self._executed: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def check(self, workload: Workload) -> None:
+        """Softmax attention and token-id embeddings are estimated from the PBS count, not run."""
+        sample = workload.dataset.x_test[:1]
+        reasons = []
+        if count_ops(workload.model, sample).softmax_rows:
+            reasons.append("it uses softmax, which Concrete ML 1.9 does not support in FHE")
+        if workload.dataset.input_kind == "tokens":
+            reasons.append("it looks up embeddings by token id, while compile_torch_model quantizes "
+                           "float inputs")
+        if reasons:
+            raise Unsupported(
+                f"Concrete ML cannot compile {workload.name}: {'; '.join(reasons)}",
+                estimate=tfhe_estimate(workload.model, sample, self.n_bits),
+            )
+
+    def prepare(self, workload: Workload) -> None:
+        self._workload = workload
+        t0 = time.perf_counter()
+        self.module = compile_model(workload.copy_model(), workload.calibration().numpy(), self.n_bits,
+                                    self.rounding_threshold_bits, self.p_error)
+        self._compile_s = time.perf_counter() - t0
+        self.client = TFHEClient(self.module)
+        if self.fhe == "execute":
+            t0 = time.perf_counter()
+            self.client.keygen()
+            self._keygen_s = time.perf_counter() - t0
+            keys = self.client.evaluation_keys()
+            self._eval_key_bytes = len(keys)
+            self.node = TFHENode(self.module.fhe_circuit.server, keys)
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        xs = x.detach().numpy()
+        if self.fhe == "simulate":
+            self._last_views = []
+            return torch.from_numpy(self.module.forward(xs, fhe="simulate")).float()
+        assert self.client is not None and self.node is not None
+        outs, up, down = [], [], []
+        for row in xs:
+            t0 = time.perf_counter()
+            blob = self.client.encrypt(row[None])
+            t1 = time.perf_counter()
+            result = self.node.evaluate(blob)
+            t2 = time.perf_counter()
+            outs.append(self.client.decrypt(result))
+            t3 = time.perf_counter()
+            s = self._stats
+            s.samples += 1
+            s.encrypt_s += t1 - t0
+            s.run_s += t2 - t1
+            s.decrypt_s += t3 - t2
+            s.bytes_up, s.bytes_down = s.bytes_up + len(blob), s.bytes_down + len(result)
+            up.append(blob)
+            down.append(result)
+        out = np.concatenate(outs)
+        self._executed.append((xs, out))
+        self._last_views = [
+            PartyView(party="node", kind="ciphertext", layer="input", payload=up),
+            PartyView(party="node", kind="ciphertext", layer="output", payload=down, received=False),
+        ]
+        return torch.from_numpy(out).float()
+
+    def views(self) -> list[PartyView]:
+        return list(self._last_views)
+
+    def metrics(self) -> dict[str, float | int | str]:
+        s = self._stats
+        n = max(s.samples, 1)
+        circuit = self.module.fhe_circuit if self.module is not None else None
+        out: dict[str, float | int | str] = {
+            "fhe_mode": self.fhe,
+            "compile_s": self._compile_s,
+            "keygen_s": self._keygen_s,
+            "eval_key_bytes": self._eval_key_bytes,
+            "pbs_count": int(circuit.programmable_bootstrap_count) if circuit else 0,
+        }
+        if s.samples:
+            out.update({
+                "fhe_execute_latency_per_sample_s": s.run_s / n,
+                "encrypt_s": s.encrypt_s / n,
+                "decrypt_s": s.decrypt_s / n,
+                "bytes_up": s.bytes_up // n,
+                "bytes_down": s.bytes_down // n,
+                "fhe_executed_samples": s.samples,
+            })
+        out.update(self._accuracies())
+        return out
+
+    def _accuracies(self) -> dict[str, float]:
+        """Float vs quantized-in-the-clear vs simulated FHE, whole test split: each loss on its own."""
+        if self._workload is None or self.module is None:
+            return {}
+        ds = self._workload.dataset
+        x, y = ds.x_test.numpy(), ds.y_test.numpy()
+        with torch.no_grad():
+            flt = self._workload.model(ds.x_test).numpy()
+        quant = self.module.forward(x, fhe="disable")
+        sim = self.module.forward(x, fhe="simulate")
+        acc = {name: float((o.argmax(1) == y).mean()) for name, o in
+               (("float_accuracy", flt), ("quantized_accuracy", quant), ("simulate_accuracy", sim))}
+        out = {
+            **acc,
+            "quantization_loss": acc["float_accuracy"] - acc["quantized_accuracy"],
+            "fhe_loss": acc["quantized_accuracy"] - acc["simulate_accuracy"],
+            "simulate_vs_float_loss": acc["float_accuracy"] - acc["simulate_accuracy"],
+        }
+        if self._executed:
+            xe = np.concatenate([a for a, _ in self._executed])
+            ye = np.concatenate([b for _, b in self._executed])
+            ys = self.module.forward(xe, fhe="simulate")
+            out["execute_vs_simulate_agreement"] = float((ye.argmax(1) == ys.argmax(1)).mean())
+            out["execute_vs_simulate_max_abs_err"] = float(np.abs(ye - ys).max())
+        return out
