@@ -20,3 +20,20 @@ def test_harness_leakage_false_turns_it_off(run):
     record = run("workload=mlp_cancer", "technique=plaintext", "harness.leakage=false")
     assert record.status == "ok", record.reason
     assert "input_privacy" not in record.to_dict()
+
+
+def test_too_few_samples_are_reported_not_scored() -> None:
+    """A technique that affords one encrypted sample gets no privacy score it was never tested for."""
+    from types import SimpleNamespace
+
+    from nesabench.leakage import evaluate_leakage
+    from nesabench.pipeline import PartyView
+    from nesabench.workloads.data import breast_cancer
+
+    ds = breast_cancer()
+    workload = SimpleNamespace(dataset=ds, model=None, seed=0)
+    x = ds.x_test[:1]
+    views = [[PartyView("node", "ciphertext", "input", [b"\x01" * 64])]]
+    out = evaluate_leakage(workload, None, x, views)
+    assert out["input_privacy"] is None and out["leakage_complete"] is False
+    assert "too few samples" in out["leakage_errors"]

@@ -40,6 +40,8 @@ ATTACKER_BUDGET_S = 10.0
 #: Below this many attacker pairs, probes use 4-fold cross-validation on the evaluated pairs.
 MIN_ATTACKER_SAMPLES = 32
 FOLDS = 4
+#: Below this many evaluated pairs (and too few attacker pairs), no probe can be trained and tested.
+MIN_EVAL_SAMPLES = 2 * FOLDS
 #: Batch size for attacker-side calls when the pipeline accepts it.
 ATTACKER_BATCH = 32
 
@@ -239,6 +241,14 @@ def evaluate_leakage(
     if not views or not any(v.untrusted for call in views for v in call):
         return {**record_keys([]), "leakage_s": time.perf_counter() - t0}
     x_att, att_views, att_sizes = attacker_pairs(workload, pipeline, sizes[0] if sizes else 1)
+    if len(x_att) < MIN_ATTACKER_SAMPLES and n < MIN_EVAL_SAMPLES:
+        # Too few pairs to train and test any probe: say so rather than score a privacy nobody tested.
+        return {"input_privacy": None, "model_privacy": None, "leakage_attack": "none",
+                "leakage_complete": False, "leakage_attacker_samples": len(x_att), "leakage_eval_samples": n,
+                "leakage_errors": f"too few samples to attack: {n} evaluated and {len(x_att)} attacker-side "
+                                  f"(probes need {MIN_EVAL_SAMPLES} evaluated or {MIN_ATTACKER_SAMPLES} "
+                                  "attacker-side); raise the technique's sample budget",
+                "leakage_s": time.perf_counter() - t0}
     ds = workload.dataset
     data = AttackData(
         inputs=torch.cat([x_att, inputs]).numpy(), inputs_t=torch.cat([x_att, inputs]),
