@@ -23,6 +23,7 @@ class HarnessConfig:
     eval_samples: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional  # test samples for quality; None = the whole test split
     leakage: bool = True  # run the leakage attacks on the views (never timed)
     resume: bool = False  # skip a run whose record (same config hash, status ok) already exists
+    torch_threads: Optional[int] = None  # noqa: UP045 - torch intra-op threads while measuring; None = torch's default
 
     def __post_init__(self) -> None:
         for name in ("repeats", "batch_size"):
@@ -30,6 +31,8 @@ class HarnessConfig:
                 raise ConfigError(f"harness.{name} must be >= 1, got {getattr(self, name)}")
         if self.warmup < 0:
             raise ConfigError(f"harness.warmup must be >= 0, got {self.warmup}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ConfigError(f"harness.torch_threads must be >= 1 or null, got {self.torch_threads}")
         if self.eval_samples is not None and self.eval_samples < 1:
             raise ConfigError(f"harness.eval_samples must be >= 1 or null, got {self.eval_samples}")
 

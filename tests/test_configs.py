@@ -41,9 +41,15 @@ def test_unknown_workload_lists_the_available_ones() -> None:
     assert "mlp_cancer" in str(err.value)
 
 
-def test_zero_repeats_is_rejected_with_the_bound() -> None:
-    cfg = compose_config(["harness.repeats=0"])
-    with pytest.raises(ConfigError, match=r"harness.repeats must be >= 1, got 0"):
+@pytest.mark.parametrize(("override", "message"), [
+    ("harness.repeats=0", r"harness.repeats must be >= 1, got 0"),
+    ("harness.batch_size=0", r"harness.batch_size must be >= 1"),
+    ("harness.warmup=-1", r"harness.warmup must be >= 0"),
+    ("harness.torch_threads=0", r"harness.torch_threads must be >= 1 or null"),
+])
+def test_out_of_range_harness_values_are_rejected_with_the_bound(override: str, message: str) -> None:
+    cfg = compose_config([override])
+    with pytest.raises(ConfigError, match=message):
         validate(cfg)
 
 

@@ -10,6 +10,8 @@ import logging
 import os
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +37,21 @@ def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
     return stable_hash({
         "workload": OmegaConf.to_container(cfg.workload, resolve=True),
         "technique": OmegaConf.to_container(cfg.technique, resolve=True),
-        "harness": {k: getattr(harness, k) for k in ("warmup", "repeats", "batch_size", "eval_samples")},
+        "harness": {k: getattr(harness, k) for k in ("warmup", "repeats", "batch_size", "eval_samples", "torch_threads")},
         "seed": cfg.seed,
     })
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Pin torch's intra-op threads for the run (reference and technique alike), then restore."""
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def one_line(text: str) -> str:
@@ -70,7 +84,8 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None) -> Recor
     try:
         workload = load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
         record.train_s = workload.train_s
-        _measure(cfg, harness, workload, record, tag)
+        with torch_threads(harness.torch_threads):
+            _measure(cfg, harness, workload, record, tag)
         record.status = "ok"
     except Unsupported as err:
         record.status, record.reason = "unsupported", one_line(err.reason)
@@ -103,6 +118,7 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
     ref = TimingStats.of(ref_times)
     record.plaintext_latency_p50_s, record.plaintext_latency_p95_s = ref.p50, ref.p95
     record.batch_size, record.warmup = len(timed[0]), harness.warmup
+    record.update({"torch_threads": torch.get_num_threads()})
 
     node = OmegaConf.create({k: v for k, v in cfg.technique.items() if k != "name"})
     pipeline: Pipeline = build(node, "technique")
