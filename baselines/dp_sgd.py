@@ -19,8 +19,6 @@ import math
 import secrets
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from baselines.plaintext import PlaintextPipeline
 from nesabench.harness.progress import progress
+from nesabench.harness.threads import torch_threads
 from nesabench.leakage.membership import dp_advantage_bound, membership_audit, membership_split
 from nesabench.pipeline import Unsupported
 from nesabench.workloads.workload import Workload
@@ -44,16 +43,6 @@ RECIPE_VERSION = 2
 #: Training threads. Tiny models train many times faster on one thread than on threads that
 #: compete with other processes; private and non-private training use the same setting.
 TRAIN_THREADS = 1
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from nesabench.harness import provenance
 from nesabench.harness.memory import PeakMemory
 from nesabench.harness.quality import measure_quality
 from nesabench.harness.records import Record, find_ok_record, write_record
+from nesabench.harness.threads import torch_threads
 from nesabench.harness.timing import TimingStats, slowdown, time_calls
 from nesabench.pipeline import PartyView, Pipeline, Unsupported
 from nesabench.workloads.workload import Workload, load_workload
@@ -32,26 +31,18 @@ from nesabench.workloads.workload import Workload, load_workload
 log = logging.getLogger(__name__)
 
 
+#: Harness settings that change what is measured, hence part of a run's identity.
+TIMING_SETTINGS = ("warmup", "repeats", "batch_size", "eval_samples", "torch_threads")
+
+
 def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
     """Identity of a run: what was run and how it was measured, not where results go."""
     return stable_hash({
         "workload": OmegaConf.to_container(cfg.workload, resolve=True),
         "technique": OmegaConf.to_container(cfg.technique, resolve=True),
-        "harness": {k: getattr(harness, k) for k in ("warmup", "repeats", "batch_size", "eval_samples", "torch_threads")},
+        "harness": {k: getattr(harness, k) for k in TIMING_SETTINGS},
         "seed": cfg.seed,
     })
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Pin torch's intra-op threads for the run (reference and technique alike), then restore."""
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def one_line(text: str) -> str:
