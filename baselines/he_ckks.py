@@ -148,7 +148,8 @@ class CKKSPipeline:
         self._last_views = [
             PartyView(party="node", kind="ciphertext", layer="input", payload=up,
                       nbytes=sum(len(b) for b in set(up)),
-                      meta={"samples_per_ciphertext": min(self.capacity, len(xs))}),
+                      # The node evaluates with the plaintext weights: HE hides the input, not the model.
+                      meta={"samples_per_ciphertext": min(self.capacity, len(xs)), "weights": "plain"}),
             PartyView(party="node", kind="ciphertext", layer="output", payload=down,
                       nbytes=sum(len(b) for b in set(down)), received=False),
         ]

@@ -130,7 +130,8 @@ class TFHEPipeline:
         out = np.concatenate(outs)
         self._executed.append((xs, out))
         self._last_views = [
-            PartyView(party="node", kind="ciphertext", layer="input", payload=up),
+            # The server's circuit holds the quantized weights in the clear: input hidden, model not.
+            PartyView(party="node", kind="ciphertext", layer="input", payload=up, meta={"weights": "plain"}),
             PartyView(party="node", kind="ciphertext", layer="output", payload=down, received=False),
         ]
         return torch.from_numpy(out).float()

@@ -86,6 +86,7 @@ def test_decrypted_outputs_match_the_polynomial_model(name):
     views = pipe.views()
     sent = next(v for v in views if v.layer == "input")
     assert sent.kind == "ciphertext" and sent.received and len(sent.payload) == len(x)
+    assert sent.meta["weights"] == "plain"  # the node holds the weights: HE hides the input only
     assert sent.payload[0] is sent.payload[pipe.capacity - 1]  # packed: one ciphertext, many samples
     assert sent.payload[-1] is not sent.payload[0]
     m = pipe.metrics()

@@ -53,6 +53,7 @@ def test_real_tfhe_execution_matches_simulation(executed):
     assert (out.argmax(1).numpy() == simulated.argmax(1)).all()
     assert np.allclose(out.numpy(), simulated, atol=1e-5)
     sent = next(v for v in pipe.views() if v.layer == "input")
+    assert sent.meta["weights"] == "plain"  # the server circuit holds the quantized weights
     assert sent.kind == "ciphertext" and len(sent.payload) == 2
     assert all(isinstance(b, bytes) and len(b) > 0 for b in sent.payload)
     m = pipe.metrics()
