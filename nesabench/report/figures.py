@@ -69,40 +69,44 @@ def latency_figure(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def privacy_cost_figure(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """What each technique protects (measured input privacy) against what it costs (slowdown).
+    """What each technique protects (measured input privacy) against what it costs: slowdown on
+    the left, accuracy lost on the right, so cheap protection bought with accuracy shows as such.
 
-    Only runs that carry both numbers appear; estimated slowdowns are drawn hollow.
+    Only runs that carry the numbers appear; estimated slowdowns are drawn hollow.
     """
     runs = newest_per_cell(df)
-    need = {"slowdown", "input_privacy"}
-    if not need <= set(runs.columns):
+    need = ["slowdown", "input_privacy"]
+    if not set(need) <= set(runs.columns):
         return []
-    runs = runs.dropna(subset=list(need))
+    runs = runs.dropna(subset=need)
     if runs.empty:
         return []
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
     markers = "osD^vP*X<>"
     workloads = sorted(runs["workload"].unique())
+    techniques = technique_order(runs["technique"])
     cmap = plt.get_cmap("tab10")
-    for i, tech in enumerate(technique_order(runs["technique"])):
+    for i, tech in enumerate(techniques):
         for j, wl in enumerate(workloads):
-            sel = runs[(runs.technique == tech) & (runs.workload == wl)]
-            for _, r in sel.iterrows():
+            for _, r in runs[(runs.technique == tech) & (runs.workload == wl)].iterrows():
                 estimate = bool(r.get("estimated")) and r["status"] != "ok"
-                ax.scatter(r["slowdown"], r["input_privacy"], marker=markers[j % len(markers)],
-                           s=60, facecolors="none" if estimate else cmap(i), edgecolors=cmap(i),
-                           label=f"{tech}")
-    ax.set_xscale("log")
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("slowdown vs plaintext (same run)")
-    ax.set_ylabel("input privacy (1 = no attack beats chance)")
-    ax.set_title("Protection against cost, measured")
-    handles, labels = ax.get_legend_handles_labels()
-    by_label = dict(zip(labels, handles, strict=True))
-    shapes = [plt.Line2D([], [], marker=markers[j % len(markers)], color="gray", ls="", label=wl)
-              for j, wl in enumerate(workloads)]
-    ax.legend([*by_label.values(), *shapes], [*by_label.keys(), *workloads], fontsize=7,
-              loc="upper left", bbox_to_anchor=(1.0, 1.0), title="colour: technique; shape: workload",
-              title_fontsize=7)
-    ax.grid(alpha=0.3)
+                style = {"marker": markers[j % len(markers)], "s": 70, "alpha": 0.8,
+                         "edgecolors": cmap(i), "facecolors": "none" if estimate else cmap(i)}
+                axes[0].scatter(r["slowdown"], r["input_privacy"], **style)
+                loss = r.get("accuracy_loss")
+                if loss is not None and not pd.isna(loss):
+                    axes[1].scatter(loss, r["input_privacy"], **style)
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("slowdown vs plaintext (same run)")
+    axes[1].set_xlabel("accuracy loss vs plaintext (same samples)")
+    axes[0].set_ylabel("input privacy (1 = no attack beats chance)")
+    for ax in axes:
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Protection against cost, measured")
+    handles = [plt.Line2D([], [], marker="s", color=cmap(i), ls="", label=t) for i, t in enumerate(techniques)]
+    handles += [plt.Line2D([], [], marker=markers[j % len(markers)], color="gray", ls="", label=wl)
+                for j, wl in enumerate(workloads)]
+    axes[1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                   title="colour: technique\nshape: workload", title_fontsize=7)
     return save(fig, out_dir, "privacy_vs_cost")
