@@ -104,7 +104,8 @@ def privacy_cost_figure(df: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.set_ylim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     fig.suptitle("Protection against cost, measured")
-    handles = [plt.Line2D([], [], marker="s", color=cmap(i), ls="", label=t) for i, t in enumerate(techniques)]
+    handles = [plt.Line2D([], [], marker="s", color=cmap(i), ls="", label=t)
+               for i, t in enumerate(techniques)]
     handles += [plt.Line2D([], [], marker=markers[j % len(markers)], color="gray", ls="", label=wl)
                 for j, wl in enumerate(workloads)]
     axes[1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
