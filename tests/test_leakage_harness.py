@@ -37,3 +37,22 @@ def test_too_few_samples_are_reported_not_scored() -> None:
     out = evaluate_leakage(workload, None, x, views)
     assert out["input_privacy"] is None and out["leakage_complete"] is False
     assert "too few samples" in out["leakage_errors"]
+
+
+def test_a_pipeline_too_slow_for_the_budget_is_not_called_again() -> None:
+    """With a measured latency of minutes per sample, the attacker gathers no pairs and calls nothing."""
+    from types import SimpleNamespace
+
+    from nesabench.leakage import attacker_pairs
+    from nesabench.workloads.data import breast_cancer
+
+    class Untouchable:
+        def infer(self, x):
+            raise AssertionError("a slow pipeline must not be run for attacker pairs")
+
+        def views(self):
+            return []
+
+    workload = SimpleNamespace(dataset=breast_cancer())
+    x_att, views, sizes = attacker_pairs(workload, Untouchable(), 1, per_sample_s=120.0)
+    assert len(x_att) == 0 and views == [] and sizes == []

@@ -159,7 +159,7 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
     if harness.leakage:
         from nesabench.leakage import evaluate_leakage
 
-        record.update(evaluate_leakage(workload, pipeline, x_eval, views))
+        record.update(evaluate_leakage(workload, pipeline, x_eval, views, record.latency_per_sample_s))
 
 
 def view_accounting(views: list[list[PartyView]]) -> dict[str, Any]:

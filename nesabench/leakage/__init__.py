@@ -94,15 +94,19 @@ def _affordable(per_sample_s: float, available: int) -> int:
     return int(min(MAX_ATTACKER_SAMPLES, available, ATTACKER_BUDGET_S / max(per_sample_s, 1e-9)))
 
 
-def attacker_pairs(workload: Any, pipeline: Any, batch: int
+def attacker_pairs(workload: Any, pipeline: Any, batch: int, per_sample_s: float | None = None
                    ) -> tuple[torch.Tensor, list[list[PartyView]], list[int]]:
     """Run the pipeline on train inputs (attacker-side data) while it stays within the budget.
 
     One call at the harness's batch size is timed first; the pipeline then gets as many samples as
     the budget allows, in batches of up to ATTACKER_BATCH when the first call worked at that size.
+    When the harness already measured the per-sample latency and the budget cannot buy enough
+    pairs to train a probe on, no call is made at all (one real TFHE call can take minutes).
     """
     x_train = workload.dataset.x_train
     if pipeline is None or not callable(getattr(pipeline, "infer", None)) or len(x_train) == 0:
+        return x_train[:0], [], []
+    if per_sample_s is not None and _affordable(per_sample_s, len(x_train)) < MIN_ATTACKER_SAMPLES:
         return x_train[:0], [], []
     xs, vs = [], []
     t0 = time.perf_counter()
@@ -232,15 +236,19 @@ def _collusion(series: list[V.ViewSeries], data: AttackData) -> list[AttackResul
 
 
 def evaluate_leakage(
-    workload: Any, pipeline: Any, inputs: torch.Tensor, views: list[list[PartyView]]
+    workload: Any, pipeline: Any, inputs: torch.Tensor, views: list[list[PartyView]],
+    per_sample_s: float | None = None,
 ) -> dict[str, Any]:
-    """Flat record keys summarizing per-party leakage (see nesabench.leakage.summary)."""
+    """Flat record keys summarizing per-party leakage (see nesabench.leakage.summary).
+
+    ``per_sample_s`` is the technique's measured latency per sample, when the harness has it.
+    """
     t0 = time.perf_counter()
     n = len(inputs)
     sizes = _batch_sizes(n, len(views))
     if not views or not any(v.untrusted for call in views for v in call):
         return {**record_keys([]), "leakage_s": time.perf_counter() - t0}
-    x_att, att_views, att_sizes = attacker_pairs(workload, pipeline, sizes[0] if sizes else 1)
+    x_att, att_views, att_sizes = attacker_pairs(workload, pipeline, sizes[0] if sizes else 1, per_sample_s)
     if len(x_att) < MIN_ATTACKER_SAMPLES and n < MIN_EVAL_SAMPLES:
         # Too few pairs to train and test any probe: say so rather than score a privacy nobody tested.
         return {"input_privacy": None, "model_privacy": None, "leakage_attack": "none",
