@@ -9,7 +9,8 @@ import pandas as pd
 SUMMARY_COLUMNS = [
     "workload", "technique", "status", "estimated", "latency_p50_s", "slowdown", "setup_s",
     "eval_samples", "accuracy", "accuracy_loss", "fidelity_agreement", "fidelity_max_abs_err",
-    "bytes_to_nodes", "peak_mem_delta_mb", "input_privacy", "model_privacy", "verified", "tamper_detection_rate", "reason",
+    "bytes_to_nodes", "peak_mem_delta_mb", "input_privacy", "model_privacy", "verified",
+    "tamper_detection_rate", "reason",
 ]
 
 
