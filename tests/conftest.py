@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from omegaconf import DictConfig
 from nesabench.cli import CONF_DIR
 from nesabench.harness.records import Record
 from nesabench.harness.runner import run_experiment
+from nesabench.workloads.workload import Workload, load_workload
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -26,6 +28,13 @@ def compose_config(overrides: list[str], results_dir: Path | None = None) -> Dic
         extra.append(f"paths.results_dir={results_dir}")
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose(config_name="config", overrides=[*overrides, *extra])
+
+
+@cache
+def trained_workload(name: str) -> Workload:
+    """A built-in workload with its trained model, loaded once per test session."""
+    cfg = compose_config([f"workload={name}"])
+    return load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
 
 
 @pytest.fixture

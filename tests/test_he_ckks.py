@@ -6,22 +6,19 @@ import numpy as np
 import pytest
 import tenseal as ts
 import torch
-from conftest import CACHE_DIR, compose_config
+from conftest import trained_workload
 
 from baselines.he_ckks import CKKSPipeline
 from nesabench.he.circuit import extract_circuit
 from nesabench.he.ckks_params import CKKSParams
 from nesabench.he.ckks_parties import CKKSClient, CKKSNode
-from nesabench.workloads.workload import load_workload
 
 # Error CKKS may add to a logit at scale 2^33 with depth 4 (measured: ~0.01 MLP, ~0.007 CNN).
 HE_TOLERANCE = 0.05
 SMALL = CKKSParams(4096, (40, 20, 40), 2.0**20)
 
 
-def _workload(name: str):
-    cfg = compose_config([f"workload={name}"])
-    return load_workload(cfg.workload, cfg.seed, CACHE_DIR)
+_workload = trained_workload
 
 
 def test_node_context_holds_no_secret_key_and_cannot_decrypt():

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CACHE_DIR, compose_config
+from conftest import trained_workload
 from torch import nn
 
 from baselines.he_tfhe import TFHEPipeline
 from nesabench.pipeline import Unsupported
 from nesabench.workloads.data import Dataset
 from nesabench.workloads.training import train_classifier
-from nesabench.workloads.workload import Workload, load_workload
+from nesabench.workloads.workload import Workload
 
 
 def tiny_workload(cache_dir: Path) -> Workload:
@@ -104,8 +104,7 @@ def test_attention_is_unsupported_before_any_compilation(monkeypatch):
     """The reason comes from the model's own ops; the PBS timing is stubbed here only to keep it fast."""
     import nesabench.he.estimate as estimate
 
-    cfg = compose_config(["workload=tiny_transformer"])
-    wl = load_workload(cfg.workload, cfg.seed, CACHE_DIR)
+    wl = trained_workload("tiny_transformer")
     monkeypatch.setattr(estimate, "tfhe_pbs_cost", lambda bits: {"op_tfhe_pbs_s": 0.1})
     with pytest.raises(Unsupported, match="softmax") as err:
         TFHEPipeline().check(wl)

@@ -6,12 +6,11 @@ import secrets
 
 import numpy as np
 import pytest
-from conftest import compose_config
+from conftest import trained_workload
 
 from nesabench.leakage import evaluate_leakage
 from nesabench.leakage.access_trace import access_trace_attack
 from nesabench.pipeline import PartyView
-from nesabench.workloads.workload import load_workload
 
 N_EVAL = 48
 PAGE_BYTES = 4096
@@ -19,8 +18,7 @@ PAGE_BYTES = 4096
 
 @pytest.fixture(scope="module")
 def digits():
-    cfg = compose_config(["workload=cnn_digits"])
-    return load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
+    return trained_workload("cnn_digits")
 
 
 def test_random_bytes_sit_at_chance(digits):

@@ -7,7 +7,7 @@ import secrets
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config
+from conftest import trained_workload
 
 from nesabench.leakage import evaluate_leakage
 from nesabench.leakage.activations import layer_activations
@@ -16,7 +16,6 @@ from nesabench.leakage.key_recovery import argsort_key, known_plaintext_key, rec
 from nesabench.leakage.sorted_state_matching import recover_tokens, token_recovery
 from nesabench.leakage.vocabulary_matching import mapped_fraction, match_vocabulary, text_recovery
 from nesabench.pipeline import PartyView
-from nesabench.workloads.workload import load_workload
 
 
 def secret_permutation(d: int) -> np.ndarray:
@@ -24,9 +23,7 @@ def secret_permutation(d: int) -> np.ndarray:
     return np.array(sorted(range(d), key=lambda _: secrets.randbits(64)))
 
 
-def workload(name: str):
-    cfg = compose_config([f"workload={name}"])
-    return load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
+workload = trained_workload
 
 
 @pytest.fixture(scope="module")

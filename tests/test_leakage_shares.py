@@ -7,12 +7,11 @@ import secrets
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config
+from conftest import trained_workload
 
 from nesabench.leakage import evaluate_leakage
 from nesabench.leakage.shares import bit_uniformity, distinguishing_game
 from nesabench.pipeline import PartyView
-from nesabench.workloads.workload import load_workload
 
 FRACTION_BITS = 16
 N_EVAL = 64
@@ -20,8 +19,7 @@ N_EVAL = 64
 
 @pytest.fixture(scope="module")
 def digits():
-    cfg = compose_config(["workload=cnn_digits"])
-    return load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
+    return trained_workload("cnn_digits")
 
 
 def uniform_mask(shape: tuple[int, ...]) -> np.ndarray:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import compose_config
+from conftest import trained_workload
 
 from baselines.zk_ezkl import ZkEzklPipeline
 from nesabench.pipeline import Unsupported
-from nesabench.workloads.workload import Workload, load_workload
+from nesabench.workloads.workload import Workload
 from nesabench.zk.scaling import Scaling, ScalingPoint
 from nesabench.zk.tamper import TAMPER_CASES
 
@@ -20,9 +20,7 @@ TINY = {"max_logrows": 12, "prove_samples": 2, "max_repeats": 1, "fidelity_sampl
         "scaling_logrows": (12, 13)}
 
 
-def workload(name: str) -> Workload:
-    cfg = compose_config([f"workload={name}"])
-    return load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
+workload = trained_workload
 
 
 @pytest.fixture(scope="module")
