@@ -12,7 +12,7 @@ from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 
 class ConfigError(ValueError):
@@ -62,7 +62,3 @@ def build(node: Any, where: str, offered: Mapping[str, Any] | None = None, **kwa
     except InstantiationException as err:
         cause = err.__cause__ or err
         raise ConfigError(f"{where}: building {node['_target_']} failed: {cause}") from err
-
-
-def to_container(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node

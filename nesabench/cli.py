@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from dataclasses import fields
@@ -14,7 +13,6 @@ from omegaconf import DictConfig
 from nesabench.config import Config, HarnessConfig, PathsConfig, WorkloadConfig, register
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-log = logging.getLogger("nesabench")
 
 register()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
