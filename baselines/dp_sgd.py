@@ -28,8 +28,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from baselines.plaintext import PlaintextPipeline
-from nesabench.harness.progress import progress
-from nesabench.harness.threads import torch_threads
+from nesabench.progress import progress
+from nesabench.threads import torch_threads
 from nesabench.leakage.membership import dp_advantage_bound, membership_audit, membership_split
 from nesabench.pipeline import Unsupported
 from nesabench.workloads.workload import Workload

@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir
 
 from baselines.he_ckks import CKKSPipeline
 from nesabench.cli import CONF_DIR
-from nesabench.harness.atomic import atomic_write_text
+from nesabench.atomic import atomic_write_text
 from nesabench.he.circuit import MLPCircuit
 from nesabench.workloads.workload import load_workload
 

@@ -20,7 +20,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from nesabench.cli import CONF_DIR
-from nesabench.harness.atomic import atomic_write_text
+from nesabench.atomic import atomic_write_text
 from nesabench.harness.runner import batches_of
 from nesabench.harness.timing import time_calls
 from nesabench.workloads.workload import load_workload

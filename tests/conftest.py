@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from nesabench.cli import CONF_DIR
-from nesabench.harness.records import Record
+from nesabench.records import Record
 from nesabench.harness.runner import run_experiment
 from nesabench.workloads.workload import Workload, load_workload
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from nesabench.harness.atomic import atomic_write_text
+from nesabench.atomic import atomic_write_text
 from nesabench.harness.quality import measure_quality
-from nesabench.harness.records import Record, read_records, write_record
+from nesabench.records import Record, read_records, write_record
 from nesabench.harness.runner import view_accounting
 from nesabench.harness.timing import TimingStats, percentile, slowdown, time_calls
 from nesabench.pipeline import PartyView

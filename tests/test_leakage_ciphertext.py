@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import trained_workload
 
-from nesabench.leakage import evaluate_leakage
+from nesabench.leakage.suite import evaluate_leakage
 from nesabench.leakage.access_trace import access_trace_attack
 from nesabench.pipeline import PartyView
 

@@ -26,7 +26,7 @@ def test_too_few_samples_are_reported_not_scored() -> None:
     """A technique that affords one encrypted sample gets no privacy score it was never tested for."""
     from types import SimpleNamespace
 
-    from nesabench.leakage import evaluate_leakage
+    from nesabench.leakage.suite import evaluate_leakage
     from nesabench.pipeline import PartyView
     from nesabench.workloads.data import breast_cancer
 
@@ -43,7 +43,7 @@ def test_a_pipeline_too_slow_for_the_budget_is_not_called_again() -> None:
     """With a measured latency of minutes per sample, the attacker gathers no pairs and calls nothing."""
     from types import SimpleNamespace
 
-    from nesabench.leakage import attacker_pairs
+    from nesabench.leakage.suite import attacker_pairs
     from nesabench.workloads.data import breast_cancer
 
     class Untouchable:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import trained_workload
 
-from nesabench.leakage import evaluate_leakage
+from nesabench.leakage.suite import evaluate_leakage
 from nesabench.leakage.activations import layer_activations
 from nesabench.leakage.coordinate_matching import match_coordinates
 from nesabench.leakage.key_recovery import argsort_key, known_plaintext_key, recovery_rate, unpermute

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import trained_workload
 
-from nesabench.leakage import evaluate_leakage
+from nesabench.leakage.suite import evaluate_leakage
 from nesabench.leakage.shares import bit_uniformity, distinguishing_game
 from nesabench.pipeline import PartyView
 

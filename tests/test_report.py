@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from nesabench.harness.records import Record, write_record
+from nesabench.records import Record, write_record
 from nesabench.report.summary import load_frame, main
 from nesabench.report.tables import overhead_cell, overhead_table
 

@@ -22,8 +22,8 @@ from nesabench.confighash import stable_hash
 from nesabench.harness import provenance
 from nesabench.harness.memory import PeakMemory
 from nesabench.harness.quality import measure_quality
-from nesabench.harness.records import Record, find_ok_record, write_record
-from nesabench.harness.threads import torch_threads
+from nesabench.records import Record, find_ok_record, write_record
+from nesabench.threads import torch_threads
 from nesabench.harness.timing import TimingStats, slowdown, time_calls
 from nesabench.pipeline import PartyView, Pipeline, Unsupported
 from nesabench.workloads.workload import Workload, load_workload
@@ -157,7 +157,7 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
     if callable(getattr(pipeline, "metrics", None)):
         record.update(pipeline.metrics())
     if harness.leakage:
-        from nesabench.leakage import evaluate_leakage
+        from nesabench.leakage.suite import evaluate_leakage
 
         record.update(evaluate_leakage(workload, pipeline, x_eval, views, record.latency_per_sample_s))
 

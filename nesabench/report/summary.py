@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nesabench.harness.atomic import atomic_write_bytes, atomic_write_text
-from nesabench.harness.records import read_records
+from nesabench.atomic import atomic_write_bytes, atomic_write_text
+from nesabench.records import read_records
 from nesabench.report.figures import latency_figure, privacy_cost_figure
 from nesabench.report.tables import overhead_table, summary_table
 

@@ -7,7 +7,7 @@ import logging
 import torch
 from torch import nn
 
-from nesabench.harness.progress import progress
+from nesabench.progress import progress
 from nesabench.workloads.data import Dataset
 
 log = logging.getLogger(__name__)

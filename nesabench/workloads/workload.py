@@ -22,7 +22,7 @@ from torch import nn
 
 from nesabench.build import ConfigError, build
 from nesabench.confighash import stable_hash
-from nesabench.harness.atomic import atomic_write_bytes, atomic_write_text
+from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.workloads.data import Dataset
 
 log = logging.getLogger(__name__)

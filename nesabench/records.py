@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from nesabench.harness.atomic import atomic_write_text
+from nesabench.atomic import atomic_write_text
 
 Status = Literal["ok", "unsupported", "failed"]
 SCHEMA_VERSION = 1
