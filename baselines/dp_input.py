@@ -20,13 +20,14 @@ from __future__ import annotations
 import math
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 from scipy.optimize import brentq
 from scipy.stats import norm
 
 from baselines.plaintext import PlaintextPipeline
+from nesabench.parameters import Range
 from nesabench.pipeline import Unsupported
 from nesabench.workloads.workload import Workload
 
@@ -64,7 +65,11 @@ class DPInputPipeline(PlaintextPipeline):
     """The client adds local-DP noise to each input; the node runs the plaintext model on the noised input."""
 
     def __init__(
-        self, epsilon: float = 1.0, mechanism: str = "auto", delta: float = 1e-5, clip: float = 3.0
+        self,
+        epsilon: Annotated[float, Range(gt=0)] = 1.0,
+        mechanism: Literal["auto", "laplace", "gaussian", "randomized_response"] = "auto",
+        delta: Annotated[float, Range(gt=0, lt=1)] = 1e-5,
+        clip: Annotated[float, Range(gt=0)] = 3.0,
     ) -> None:
         def bad(name: str, value: Any, accepted: str) -> ValueError:
             return ValueError(f"dp_input: {name}={value!r} is not accepted; {name} must be {accepted}")

@@ -20,7 +20,7 @@ import secrets
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from baselines.plaintext import PlaintextPipeline
 from nesabench.progress import progress
 from nesabench.threads import torch_threads
 from nesabench.leakage.membership import dp_advantage_bound, membership_audit, membership_split
+from nesabench.parameters import Range
 from nesabench.pipeline import Unsupported
 from nesabench.workloads.workload import Workload
 
@@ -143,17 +144,17 @@ class DPSGDPipeline(PlaintextPipeline):
 
     def __init__(
         self,
-        target_epsilon: float | None = 1.0,
-        delta: float | None = None,
-        max_grad_norm: float = 1.0,
-        epochs: int = 30,
-        lr: float = 0.01,
-        batch_size: int = 64,
-        optimizer: str = "adam",
-        accountant: str = "prv",
-        mia_shadows: int = 4,
-        mia_attacker_fraction: float = 0.5,
-        mia_shadow_fraction: float = 0.5,
+        target_epsilon: Annotated[float, Range(gt=0)] | None = 1.0,
+        delta: Annotated[float, Range(gt=0, lt=1)] | None = None,
+        max_grad_norm: Annotated[float, Range(gt=0)] = 1.0,
+        epochs: Annotated[int, Range(ge=1)] = 30,
+        lr: Annotated[float, Range(gt=0)] = 0.01,
+        batch_size: Annotated[int, Range(ge=1)] = 64,
+        optimizer: Literal["adam", "sgd"] = "adam",
+        accountant: Literal["prv", "rdp", "gdp"] = "prv",
+        mia_shadows: Annotated[int, Range(ge=0)] = 4,
+        mia_attacker_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.5,
+        mia_shadow_fraction: Annotated[float, Range(gt=0, le=1)] = 0.5,
         mia_plaintext: bool = True,
     ) -> None:
         def bad(name: str, value: Any, accepted: str) -> ValueError:

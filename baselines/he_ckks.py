@@ -8,7 +8,9 @@ samples share a ciphertext where the slots allow (see nesabench/he/ckks_encoding
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -20,6 +22,7 @@ from nesabench.he.ckks_parties import CKKSClient, CKKSNode
 from nesabench.he.estimate import ckks_estimate
 from nesabench.he.opcount import count_ops
 from nesabench.he.polynomial import PolyRecipe, polynomial_model, square_activations
+from nesabench.parameters import Range
 from nesabench.pipeline import PartyView, Unsupported
 from nesabench.workloads.workload import Workload
 
@@ -44,14 +47,14 @@ class CKKSPipeline:
 
     def __init__(
         self,
-        poly_modulus_degree: int = 8192,
-        coeff_mod_bit_sizes: list[int] | tuple[int, ...] = (43, 33, 33, 33, 33, 43),
-        global_scale: float = 2.0**33,
-        activation: str = "fit2",
-        finetune_epochs: int = 30,
-        finetune_lr: float = 1e-3,
-        samples_per_ciphertext: int = 0,
-        max_eval_samples: int | None = None,
+        poly_modulus_degree: Literal[1024, 2048, 4096, 8192, 16384, 32768] = 8192,
+        coeff_mod_bit_sizes: Sequence[Annotated[int, Range(ge=10, le=60)]] = (43, 33, 33, 33, 33, 43),
+        global_scale: Annotated[float, Range(gt=1)] = 2.0**33,
+        activation: Literal["square", "fit2"] = "fit2",
+        finetune_epochs: Annotated[int, Range(ge=0)] = 30,
+        finetune_lr: Annotated[float, Range(gt=0)] = 1e-3,
+        samples_per_ciphertext: Annotated[int, Range(ge=0)] = 0,
+        max_eval_samples: Annotated[int, Range(ge=1)] | None = None,
     ) -> None:
         self.params = CKKSParams(int(poly_modulus_degree), tuple(int(b) for b in coeff_mod_bit_sizes),
                                  float(global_scale))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from nesabench.he.estimate import tfhe_estimate
 from nesabench.he.opcount import count_ops
 from nesabench.he.tfhe_compile import compile_model
 from nesabench.he.tfhe_parties import TFHEClient, TFHENode
+from nesabench.parameters import Range
 from nesabench.pipeline import PartyView, Unsupported
 from nesabench.workloads.workload import Workload
 
@@ -40,12 +42,12 @@ class TFHEPipeline:
 
     def __init__(
         self,
-        n_bits: int = 6,
-        rounding_threshold_bits: int | None = 6,
-        p_error: float | None = None,
-        fhe: str = "execute",
-        fhe_samples: int = 1,
-        max_repeats: int = 1,
+        n_bits: Annotated[int, Range(ge=2, le=16)] = 6,
+        rounding_threshold_bits: Annotated[int, Range(ge=2, le=16)] | None = 6,
+        p_error: Annotated[float, Range(gt=0, lt=1)] | None = None,
+        fhe: Literal["execute", "simulate"] = "execute",
+        fhe_samples: Annotated[int, Range(ge=1)] = 1,
+        max_repeats: Annotated[int, Range(ge=1)] = 1,
     ) -> None:
         if not 2 <= n_bits <= 16:
             raise ValueError(f"n_bits={n_bits} must lie in 2..16")

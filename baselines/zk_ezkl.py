@@ -15,11 +15,12 @@ import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 
+from nesabench.parameters import Range
 from nesabench.pipeline import PartyView, Unsupported, VerifyResult
 from nesabench.workloads.workload import Workload
 from nesabench.zk.circuit import CALIBRATION_TARGETS, Circuit, CircuitError, Proof, logrows_for
@@ -41,15 +42,15 @@ class ZkEzklPipeline:
 
     def __init__(
         self,
-        input_visibility: str = "hashed",
-        param_visibility: str = "fixed",
-        calibration_target: str = "resources",
-        max_logrows: int = 17,
-        calibration_samples: int = 20,
-        prove_samples: int = 8,
-        max_repeats: int = 3,
-        fidelity_samples: int = 200,
-        scaling_logrows: Sequence[int] = (12, 13, 14),
+        input_visibility: Literal["private", "public", "hashed"] = "hashed",
+        param_visibility: Literal["fixed", "private", "hashed"] = "fixed",
+        calibration_target: Literal["resources", "accuracy"] = "resources",
+        max_logrows: Annotated[int, Range(ge=1, le=26)] = 17,
+        calibration_samples: Annotated[int, Range(ge=1)] = 20,
+        prove_samples: Annotated[int, Range(ge=1)] = 8,
+        max_repeats: Annotated[int, Range(ge=1)] = 3,
+        fidelity_samples: Annotated[int, Range(ge=0)] = 200,
+        scaling_logrows: Sequence[Annotated[int, Range(ge=12, le=26)]] = (12, 13, 14),
     ) -> None:
         self.visibility = Visibility(input=input_visibility, params=param_visibility)
         if calibration_target not in CALIBRATION_TARGETS:

@@ -12,11 +12,12 @@ from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from nesabench.configerror import ConfigError
+from nesabench.parameters import check_parameters
 
-class ConfigError(ValueError):
-    """A configuration that cannot be run, with a message that says what is accepted."""
+__all__ = ["ConfigError", "accepted_parameters", "build", "target_of"]
 
 
 def target_of(node: Any, where: str) -> Any:
@@ -40,13 +41,18 @@ def accepted_parameters(obj: Any) -> tuple[list[str], bool]:
     return names, any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
 
-def build(node: Any, where: str, offered: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+def build(node: Any, where: str, offered: Mapping[str, Any] | None = None, typed: bool = False,
+          **kwargs: Any) -> Any:
     """Instantiate ``node``: its own keys are passed strictly, ``offered`` ones only if accepted.
 
     ``offered`` is how a workload hands a factory facts it may or may not want (``num_classes``,
-    ``seed``, ...): a user's own factory that ignores them still works.
+    ``seed``, ...): a user's own factory that ignores them still works. ``typed`` checks the own
+    keys against the target's annotations first (``nesabench.parameters``) and passes them typed
+    (a mapping annotated with a dataclass arrives as that dataclass).
     """
     obj = target_of(node, where)
+    if typed:
+        return _build_typed(obj, node, where, kwargs)
     names, var_kw = accepted_parameters(obj)
     own = [k for k in node if not str(k).startswith("_")]
     unknown = [k for k in own if k not in names and not var_kw]
@@ -62,3 +68,17 @@ def build(node: Any, where: str, offered: Mapping[str, Any] | None = None, **kwa
     except InstantiationException as err:
         cause = err.__cause__ or err
         raise ConfigError(f"{where}: building {node['_target_']} failed: {cause}") from err
+
+
+def _build_typed(obj: Any, node: Any, where: str, kwargs: dict[str, Any]) -> Any:
+    values = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    own = {k: v for k, v in values.items() if not str(k).startswith("_")}
+    for k, v in own.items():  # a parameter that is itself a built object
+        if isinstance(v, Mapping) and "_target_" in v:
+            own[k] = build(v, f"{where}.{k}")
+    typed = check_parameters(obj, own, where)
+    try:
+        return obj(**typed, **kwargs)
+    except Exception as err:  # the constructor's own checks: still a configuration error
+        target = node["_target_"]
+        raise ConfigError(f"{where}: building {target} failed: {type(err).__name__}: {err}") from err

@@ -1,18 +1,23 @@
 """Structured configs: Hydra checks types and key names when it composes the config.
 
-``validate`` adds what types cannot say (ranges, and that the technique's own parameters are ones
-its class accepts), so that a bad config fails before anything is trained or timed.
+``validate`` adds what types cannot say: ranges, the technique's parameters typed from its
+constructor's annotations (``nesabench.parameters``), that the technique has the ``Pipeline``
+methods, that workload factories accept their keys, and that the output folders can be written,
+so that a bad config fails before anything is trained or timed.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from nesabench.build import ConfigError, accepted_parameters, target_of
+from nesabench.build import ConfigError, target_of
+from nesabench.parameters import check_parameters
 
 
 @dataclass
@@ -65,17 +70,74 @@ def register() -> None:
     ConfigStore.instance().store(name="nesabench_schema", node=Config)
 
 
+def pipeline_methods() -> tuple[str, ...]:
+    """Methods every technique has (``nesabench.pipeline.Pipeline``); the optional ones are read off."""
+    from nesabench.pipeline import Pipeline  # torch: only when a technique is checked
+
+    return tuple(n for n, v in vars(Pipeline).items() if not n.startswith("_") and callable(v))
+
+#: Workload parts built from their own ``_target_``; their keys are checked against it.
+WORKLOAD_PARTS = ("dataset", "model", "train")
+
+
+def pipeline_faults(obj: Any) -> list[str]:
+    """``Pipeline`` methods a technique class (or object) lacks."""
+    return [m for m in pipeline_methods() if not callable(getattr(obj, m, None))]
+
+
+def check_pipeline(obj: Any, where: str = "technique") -> None:
+    missing = pipeline_faults(obj)
+    if missing:
+        name = getattr(obj, "__qualname__", type(obj).__qualname__)
+        raise ConfigError(
+            f"{where}: {name} is not a nesabench Pipeline: it has no {', '.join(missing)}; a technique "
+            f"needs {', '.join(pipeline_methods())} (see nesabench/pipeline.py)"
+        )
+
+
+def technique_parameters(tech: DictConfig) -> dict[str, Any]:
+    """The technique's own parameters: its config minus ``name`` and ``_``-keys."""
+    values = OmegaConf.to_container(tech, resolve=True)
+    return {k: v for k, v in values.items() if not str(k).startswith("_") and k != "name"}
+
+
+def check_writable(folder: str, key: str, env: str) -> None:
+    """A folder results or caches go to must exist (it is created) and take a file."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".nesabench-probe-"):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"{key}={folder} cannot be written ({err.strerror or err}); set {key}=<folder> or ${env} "
+            "to a folder you can write"
+        ) from err
+
+
 def validate(cfg: DictConfig) -> HarnessConfig:
-    """Check what composition cannot; returns the harness settings as a typed object."""
-    harness = OmegaConf.to_object(cfg.harness)
+    """Check what composition cannot; returns the harness settings as a typed object.
+
+    Nothing is loaded, trained or timed here: every error is a ``ConfigError`` naming the key,
+    the value and what is accepted.
+    """
+    try:
+        harness = OmegaConf.to_object(cfg.harness)
+    except ConfigError:
+        raise
+    except Exception as err:  # OmegaConf wraps what __post_init__ raises in some versions
+        raise ConfigError(str(err)) from err
     tech = cfg.technique
     if not isinstance(tech, DictConfig) or "name" not in tech:
         raise ConfigError("technique must be a config with a name and a _target_")
-    names, var_kw = accepted_parameters(target_of(tech, "technique"))
-    unknown = [k for k in tech if not str(k).startswith("_") and k != "name" and k not in names]
-    if unknown and not var_kw:
-        raise ConfigError(
-            f"technique {tech.name!r} has no parameter {', '.join(map(str, unknown))}; "
-            f"it accepts: {', '.join(names) or '(none)'}"
-        )
+    target = target_of(tech, "technique")
+    check_pipeline(target)
+    check_parameters(target, technique_parameters(tech), "technique", name=str(tech.name))
+    for part in WORKLOAD_PARTS:
+        node = cfg.workload.get(part)
+        if isinstance(node, DictConfig):
+            own = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items()
+                   if not str(k).startswith("_")}
+            check_parameters(target_of(node, f"workload.{part}"), own, f"workload.{part}")
+    check_writable(cfg.paths.results_dir, "paths.results_dir", "NESABENCH_RESULTS")
+    check_writable(cfg.paths.cache_dir, "paths.cache_dir", "NESABENCH_CACHE")
     return harness

@@ -7,8 +7,11 @@ whatever the technique's ``metrics()`` and the leakage suite add (documented in 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
+import types
+import typing
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -16,8 +19,13 @@ from typing import Any, Literal
 
 from nesabench.atomic import atomic_write_text
 
+log = logging.getLogger(__name__)
+
 Status = Literal["ok", "unsupported", "failed"]
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: ``experiment`` of a run that no ``experiment=`` config asked for.
+ADHOC = "adhoc"
 
 
 @dataclass
@@ -28,6 +36,10 @@ class Record:
     reason: str = ""
     seed: int = 0
     config_hash: str = ""
+    # provenance of a table cell: the experiment config, and the overrides the run added to it
+    # beyond that experiment's own sweep (empty = the experiment exactly as defined)
+    experiment: str = ADHOC
+    variant: list[str] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     timestamp: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     # cost
@@ -84,6 +96,13 @@ class Record:
             else:
                 self.extra[k] = v
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """A record read back (resume returns the stored one); unknown keys go to ``extra``."""
+        rec = cls(technique=data["technique"], workload=data["workload"])
+        rec.update({k: v for k, v in data.items() if k not in ("record_file", "extra")})
+        return rec
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         extra = out.pop("extra")
@@ -117,25 +136,103 @@ def write_record(record: Record, runs_dir: str | Path) -> Path:
     return path
 
 
-def read_records(runs_dir: str | Path) -> list[dict[str, Any]]:
-    """Every record in ``runs_dir``; unreadable files are reported, not skipped silently."""
+def _accepts(tp: Any, value: Any) -> bool:
+    """Whether a value read from JSON fits a Record field's annotation (numbers are numbers)."""
+    if value is None:
+        return True  # every optional column may be empty
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(a, value) for a in args if a is not type(None))
+    if origin is Literal:
+        return value in args
+    if tp is float:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)) or value in ("inf", "-inf")
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp in (bool, str):
+        return isinstance(value, tp)
+    base = origin or tp
+    return isinstance(value, base) if isinstance(base, type) else True
+
+
+FIELD_TYPES = typing.get_type_hints(Record)
+
+
+def record_faults(rec: dict[str, Any]) -> list[str]:
+    """Keys of a record whose value does not have the type the schema gives them."""
+    faults = [k for k in ("technique", "workload", "status") if not isinstance(rec.get(k), str)]
+    return faults + [k for k, tp in FIELD_TYPES.items()
+                     if k in rec and k != "extra" and k not in faults and not _accepts(tp, rec[k])]
+
+
+def read_records(runs_dir: str | Path, warn: Any = None) -> list[dict[str, Any]]:
+    """Every record in ``runs_dir`` that can be read and typed.
+
+    A file that is not JSON, or whose standard keys do not have their schema's types, is skipped
+    with a warning naming the file and the key (``warn``: a callable taking the message; default
+    the log), so one bad file never stops a report.
+    """
+    warn = warn or log.warning
     out = []
     for path in sorted(Path(runs_dir).glob("*.json")):
         try:
             rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"record {path} is not valid JSON: {err}") from err
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            warn(f"skipping {path}: not a readable JSON record ({err})")
+            continue
+        if not isinstance(rec, dict):
+            warn(f"skipping {path}: not a JSON object")
+            continue
+        faults = record_faults(rec)
+        if faults:
+            warn(f"skipping {path}: key {faults[0]}={rec.get(faults[0])!r} does not have the record's type "
+                 f"({FIELD_TYPES.get(faults[0], str)})")
+            continue
+        rec.setdefault("experiment", ADHOC)
+        rec.setdefault("variant", [])
         rec["record_file"] = path.name
         out.append(rec)
     return out
 
 
-def find_ok_record(runs_dir: str | Path, config_hash: str) -> Path | None:
-    for path in Path(runs_dir).glob("*.json"):
+def find_ok_record(runs_dir: str | Path, config_hash: str, experiment: str = ADHOC) -> Path | None:
+    """A finished (status ok) record of the same config in the same experiment, if any."""
+    for path in sorted(Path(runs_dir).glob("*.json")):
         try:
             rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             continue
-        if rec.get("config_hash") == config_hash and rec.get("status") == "ok":
+        if (isinstance(rec, dict) and rec.get("config_hash") == config_hash and rec.get("status") == "ok"
+                and rec.get("experiment", ADHOC) == experiment):
             return path
     return None
+
+
+def load_record(path: str | Path) -> Record:
+    return Record.from_dict(json.loads(Path(path).read_text()))
+
+
+def summary_line(record: Record, path: str | Path | None) -> str:
+    """What a person reads after a run: what ran, how it went, what it cost and protected, where."""
+    def num(key: str, fmt: str) -> str | None:
+        v = getattr(record, key, None) if key in FIELD_TYPES else record.extra.get(key)
+        return None if v is None or isinstance(v, str) else format(v, fmt)
+
+    parts = [f"{record.technique} / {record.workload}: {record.status}"]
+    if record.status != "ok" and record.reason:
+        parts[0] += f" ({record.reason[:160]})"
+    slow = num("slowdown", ".3g")
+    if slow is not None:
+        parts.append(f"slowdown {'~' if record.estimated else ''}{slow}x")
+    loss = num("accuracy_loss", ".3f")
+    if loss is not None:
+        parts.append(f"accuracy loss {loss}")
+    if record.status == "ok":
+        priv = num("input_privacy", ".2f")
+        attack = record.extra.get("leakage_attack")
+        shown = f"input privacy {priv}" + (f" ({attack})" if attack else "")
+        parts.append(shown if priv is not None else "input privacy not scored")
+    if path is not None:
+        parts.append(f"record {path}")
+    return " | ".join(parts)

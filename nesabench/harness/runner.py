@@ -17,22 +17,25 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nesabench.build import build
-from nesabench.config import HarnessConfig, validate
+from nesabench.config import HarnessConfig, check_pipeline, technique_parameters, validate
 from nesabench.confighash import stable_hash
 from nesabench.harness import provenance
 from nesabench.harness.memory import PeakMemory
 from nesabench.harness.quality import measure_quality
-from nesabench.records import Record, find_ok_record, write_record
-from nesabench.threads import torch_threads
 from nesabench.harness.timing import TimingStats, slowdown, time_calls
 from nesabench.pipeline import PartyView, Pipeline, Unsupported
+from nesabench.records import ADHOC, Record, find_ok_record, load_record, summary_line, write_record
+from nesabench.threads import torch_threads
 from nesabench.workloads.workload import Workload, load_workload
 
 log = logging.getLogger(__name__)
 
 
 #: Harness settings that change what is measured, hence part of a run's identity.
-TIMING_SETTINGS = ("warmup", "repeats", "batch_size", "eval_samples", "torch_threads")
+TIMING_SETTINGS = ("warmup", "repeats", "batch_size", "eval_samples", "torch_threads", "leakage")
+
+#: Overrides that change where results go or whether a run is skipped, not what it measures.
+NOT_A_VARIANT = ("paths.", "harness.resume=", "hydra.", "experiment=")
 
 
 def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
@@ -45,6 +48,21 @@ def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
     })
 
 
+def run_variant(overrides: list[str], sweep_keys: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The overrides a run adds to its experiment's config, beyond the experiment's own sweep.
+
+    Two runs of ``experiment=overhead_table`` are cells of one table only if their variants are
+    equal: ``technique.fhe=simulate`` or ``harness=quick`` make another table.
+    """
+    keep = []
+    for o in overrides:
+        key = o.lstrip("+~").split("=", 1)[0]
+        if o.lstrip("+~").startswith(NOT_A_VARIANT) or key in sweep_keys:
+            continue
+        keep.append(o)
+    return sorted(keep)
+
+
 def one_line(text: str) -> str:
     """Reasons go in table cells: one line; the traceback keeps the rest."""
     return " ".join(text.split())
@@ -54,29 +72,45 @@ def batches_of(x: torch.Tensor, size: int) -> list[torch.Tensor]:
     return [x[i : i + size] for i in range(0, len(x), size)]
 
 
-def run_experiment(cfg: DictConfig, overrides: list[str] | None = None) -> Record:
-    """Validate, run and record one experiment. Returns the record it wrote."""
+def build_pipeline(cfg: DictConfig) -> Pipeline:
+    """The technique, its parameters typed from its constructor; a ``ConfigError`` if they do not fit."""
+    node = OmegaConf.create({k: v for k, v in cfg.technique.items() if k != "name"})
+    pipeline = build(node, "technique", typed=True)
+    check_pipeline(pipeline)
+    return pipeline
+
+
+def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experiment: str | None = None,
+                   sweep_keys: list[str] | tuple[str, ...] = ()) -> Record:
+    """Validate, run and record one experiment. Returns the record it wrote (or, resuming, found).
+
+    Configuration errors (``ConfigError``) are raised before anything is loaded or timed and
+    leave no record. ``experiment`` names the ``experiment=`` config the run belongs to (None:
+    an ad-hoc run); ``sweep_keys`` are the keys that experiment sweeps, so the other overrides
+    make the run's ``variant``.
+    """
     harness = validate(cfg)
+    pipeline = build_pipeline(cfg)
     runs_dir = Path(cfg.paths.results_dir) / "runs"
-    technique_params = {k: v for k, v in OmegaConf.to_container(cfg.technique, resolve=True).items()
-                        if not k.startswith("_") and k != "name"}
     record = Record(
         technique=cfg.technique.name, workload=cfg.workload.name, seed=cfg.seed,
         config_hash=run_config_hash(cfg, harness), overrides=list(overrides or []),
+        experiment=experiment or ADHOC, variant=run_variant(list(overrides or []), sweep_keys),
         versions=provenance.versions(), git_rev=provenance.git_revision(),
         machine=provenance.machine(),
     )
-    record.update({f"param.{k}": v for k, v in technique_params.items()})
-    if harness.resume and (done := find_ok_record(runs_dir, record.config_hash)):
-        log.info("resume: %s/%s already recorded in %s; skipping", record.technique,
-                 record.workload, done.name)
-        return record
+    record.update({f"param.{k}": v for k, v in technique_parameters(cfg.technique).items()})
+    if harness.resume and (done := find_ok_record(runs_dir, record.config_hash, record.experiment)):
+        log.info("resume: %s/%s already recorded; skipping", record.technique, record.workload)
+        old = load_record(done)
+        log.info("%s", summary_line(old, done))
+        return old
     tag = f"[{record.technique} / {record.workload}]"
     try:
         workload = load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
         record.train_s = workload.train_s
         with torch_threads(harness.torch_threads):
-            _measure(cfg, harness, workload, record, tag)
+            _measure(harness, workload, pipeline, record, tag)
         record.status = "ok"
     except Unsupported as err:
         record.status, record.reason = "unsupported", one_line(err.reason)
@@ -90,11 +124,12 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None) -> Recor
         record.traceback = traceback.format_exc()
         log.error("%s failed: %s", tag, record.reason)
     path = write_record(record, runs_dir)
-    log.info("%s %s -> %s", tag, record.status, path)
+    log.info("%s", summary_line(record, path))
     return record
 
 
-def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record: Record, tag: str) -> None:
+def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, record: Record,
+             tag: str) -> None:
     ds = workload.dataset
     model = workload.model.eval()
     n_eval = len(ds.x_test) if harness.eval_samples is None else min(harness.eval_samples, len(ds.x_test))
@@ -111,8 +146,6 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
     record.batch_size, record.warmup = len(timed[0]), harness.warmup
     record.update({"torch_threads": torch.get_num_threads()})
 
-    node = OmegaConf.create({k: v for k, v in cfg.technique.items() if k != "name"})
-    pipeline: Pipeline = build(node, "technique")
     pipeline.check(workload)
 
     cap = getattr(pipeline, "max_eval_samples", None)
