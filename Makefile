@@ -9,7 +9,11 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: table test test-slow lint venv clean-results
+# make reference : reruns the overhead table into results/reference (committed) and rewrites the
+#                  README's result tables from it; REFERENCE_ARGS restricts or varies the run.
+REFERENCE_ARGS ?=
+
+.PHONY: table test test-slow lint venv clean-results reference
 
 venv: $(STAMP)
 
@@ -27,6 +31,11 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/concrete-ml-c
 table: $(STAMP)
 	$(BIN)/nesabench -m experiment=overhead_table
 	$(BIN)/nesabench-report
+
+reference: $(STAMP)
+	rm -rf results/reference/runs
+	NESABENCH_RESULTS=results/reference $(BIN)/nesabench -m experiment=overhead_table $(REFERENCE_ARGS)
+	$(BIN)/nesabench-report results/reference --readme README.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -11,8 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nesabench.report.tables import newest_per_cell
-
 
 def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -27,13 +25,15 @@ def technique_order(techniques) -> list[str]:
     return sorted(set(techniques), key=lambda t: (t != "plaintext", t))
 
 
-def latency_figure(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Per-sample latency (log scale) per workload and technique.
+def latency_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per-sample latency (log scale) per workload and technique, one record per cell (the
+    headline selection of ``nesabench.report.tables``).
 
     Estimates are hatched; a run with no latency (unsupported without estimate, failed) is marked
     with its status at the foot of its slot, so a gap is never mistaken for a fast result.
     """
-    runs = newest_per_cell(df)
+    if runs.empty:
+        return []
     workloads = sorted(runs["workload"].unique())
     techniques = technique_order(runs["technique"])
     width = 0.8 / len(techniques)
@@ -68,13 +68,12 @@ def latency_figure(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return save(fig, out_dir, "latency")
 
 
-def privacy_cost_figure(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+def privacy_cost_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     """What each technique protects (measured input privacy) against what it costs: slowdown on
     the left, accuracy lost on the right, so cheap protection bought with accuracy shows as such.
 
     Only runs that carry the numbers appear; estimated slowdowns are drawn hollow.
     """
-    runs = newest_per_cell(df)
     need = ["slowdown", "input_privacy"]
     if not set(need) <= set(runs.columns):
         return []

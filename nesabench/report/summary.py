@@ -1,9 +1,19 @@
-"""``nesabench-report``: records -> Parquet copy, summary and overhead tables, figures."""
+"""``nesabench-report``: records -> Parquet copy, tables (per experiment), figures, README blocks.
+
+    .venv/bin/nesabench-report                                  # $NESABENCH_RESULTS or results/
+    .venv/bin/nesabench-report results/reference --readme README.md
+
+A record that cannot be read or typed is skipped with a warning naming the file and the key; it
+never stops the report.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -11,46 +21,160 @@ import pandas as pd
 from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.records import read_records
 from nesabench.report.figures import latency_figure, privacy_cost_figure
-from nesabench.report.tables import overhead_table, summary_table
+from nesabench.report.tables import (
+    HEADLINE,
+    experiment_table,
+    failed_runs,
+    headline_cells,
+    overhead_table,
+    protection_table,
+    summary_table,
+    with_labels,
+)
 
 
-def load_frame(runs_dir: str | Path) -> pd.DataFrame:
-    """All records as one frame; nested provenance (versions, machine) becomes dotted columns."""
-    records = read_records(runs_dir)
+def warn(message: str) -> None:
+    print(f"nesabench-report: warning: {message}", file=sys.stderr)
+
+
+def _kind(v) -> str | None:
+    """The JSON kind of a value, numbers together (an int column may hold floats)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return type(v).__name__
+
+
+def mistyped(records: list[dict], warn_: Callable[[str], None] = warn) -> list[dict]:
+    """Records whose value of some key has another kind than the other records' (a string in a
+    numeric ``param.epochs`` column, say) are skipped with a warning naming the file and the key."""
+    kinds: dict[str, dict[str, int]] = {}
+    for rec in records:
+        for k, v in rec.items():
+            kind = _kind(v)
+            if kind is not None:
+                kinds.setdefault(k, {}).setdefault(kind, 0)
+                kinds[k][kind] += 1
+    dominant = {k: max(c, key=lambda kind: (c[kind], kind)) for k, c in kinds.items() if len(c) > 1}
+    keep = []
+    for rec in records:
+        bad = [k for k, kind in dominant.items() if k in rec and _kind(rec[k]) not in (None, kind)]
+        if bad:
+            warn_(f"skipping {rec.get('record_file')}: key {bad[0]}={rec[bad[0]]!r} is not a "
+                  f"{dominant[bad[0]]} like the other records' {bad[0]}")
+            continue
+        keep.append(rec)
+    return keep
+
+
+def load_frame(runs_dir: str | Path, warn_: Callable[[str], None] = warn) -> pd.DataFrame:
+    """All readable, typed records as one frame; nested provenance (versions, machine) becomes
+    dotted columns."""
+    records = mistyped(read_records(runs_dir, warn=warn_), warn_)
     if not records:
-        raise FileNotFoundError(f"no run records in {runs_dir}; run `nesabench` first")
-    return pd.json_normalize(records, sep=".")
+        raise FileNotFoundError(f"no run records in {runs_dir}; run `.venv/bin/nesabench` first")
+    return with_labels(pd.json_normalize(records, sep="."))
+
+
+def markdown(table: pd.DataFrame, index: bool) -> str:
+    if table.empty:
+        return "(no records)"
+    return table.to_markdown(index=index, floatfmt=".4g")
 
 
 def write_table(table: pd.DataFrame, stem: Path, index: bool) -> str:
     """Markdown, CSV and LaTeX versions of one table; returns the Markdown."""
-    text = table.to_markdown(index=index, floatfmt=".4g")
+    text = markdown(table, index)
     atomic_write_text(stem.with_suffix(".md"), text + "\n")
     atomic_write_text(stem.with_suffix(".csv"), table.to_csv(index=index))
-    atomic_write_text(stem.with_suffix(".tex"), table.to_latex(index=index, float_format="%.4g"))
+    if not table.empty:
+        atomic_write_text(stem.with_suffix(".tex"), table.to_latex(index=index, float_format="%.4g"))
     return text
 
 
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    try:
+        atomic_write_bytes(path, df.to_parquet(index=False))
+    except Exception as err:  # pyarrow's many type errors: the tables do not need the Parquet copy
+        warn(f"no Parquet copy written ({type(err).__name__}: {err})")
+
+
+def readme_blocks(df: pd.DataFrame) -> dict[str, str]:
+    """The README's generated blocks, by name: each a caption naming its config, then the table."""
+    sel = headline_cells(df, HEADLINE)
+    caption = sel.caption + (f" Other configs of this experiment, not shown: {'; '.join(sel.others)}."
+                             if sel.others else "")
+    return {
+        "overhead": f"{caption} Slowdown vs plaintext, both timed in the same run.\n\n"
+                    + markdown(overhead_table(df), index=True),
+        "protection": f"{caption}\n\n" + markdown(protection_table(df), index=False),
+    }
+
+
+BLOCK = re.compile(r"(<!-- report:(\w+) -->\n)(.*?)(<!-- /report -->)", re.S)
+
+
+def render_readme(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with each ``<!-- report:NAME -->...<!-- /report -->`` block holding ``blocks[NAME]``."""
+    def fill(m: re.Match) -> str:
+        name = m.group(2)
+        if name not in blocks:
+            raise ValueError(f"README block report:{name} is not one the report renders: {', '.join(blocks)}")
+        return f"{m.group(1)}{blocks[name]}\n{m.group(4)}"
+
+    return BLOCK.sub(fill, text)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="nesabench-report", description=__doc__)
-    parser.add_argument("results_dir", nargs="?", default="results",
-                        help="folder holding runs/ (default: results)")
-    parser.add_argument("--figures", default="paper_figures",
-                        help="where figures go (default: paper_figures)")
+    parser = argparse.ArgumentParser(prog="nesabench-report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results_dir", nargs="?", default=os.environ.get("NESABENCH_RESULTS", "results"),
+                        help="folder holding runs/ (default: $NESABENCH_RESULTS or results)")
+    parser.add_argument("--figures", default=os.environ.get("NESABENCH_FIGURES", "paper_figures"),
+                        help="where figures go (default: $NESABENCH_FIGURES or paper_figures)")
+    parser.add_argument("--readme", metavar="README.md",
+                        help="rewrite this file's <!-- report:NAME --> blocks from these records")
     args = parser.parse_args(argv)
     results = Path(args.results_dir)
     try:
         df = load_frame(results / "runs")
-    except (FileNotFoundError, ValueError) as err:
+    except FileNotFoundError as err:
         sys.exit(f"nesabench-report: {err}")
-    atomic_write_bytes(results / "records.parquet", df.to_parquet(index=False))
+    write_parquet(df, results / "records.parquet")
     tables = results / "tables"
+    sel = headline_cells(df, HEADLINE)
     summary = write_table(summary_table(df), tables / "summary", index=False)
     overhead = write_table(overhead_table(df), tables / "overhead", index=True)
-    figures = [*latency_figure(df, Path(args.figures)), *privacy_cost_figure(df, Path(args.figures))]
-    print("## Slowdown vs plaintext (same run, same machine)\n")
+    write_table(protection_table(df), tables / "protection", index=False)
+    failures = failed_runs(df)
+    write_table(failures, tables / "failed", index=False)
+    per_experiment = {}
+    for name in sorted(df["experiment"].unique()):
+        per_experiment[name] = write_table(experiment_table(df, name), tables / f"experiment_{name}",
+                                           index=False)
+    figures_dir = Path(args.figures)
+    figures = [*latency_figure(sel.runs, figures_dir), *privacy_cost_figure(sel.runs, figures_dir)]
+    print(f"## Slowdown vs plaintext (same run, same machine)\n\n{sel.caption}\n")
     print(overhead)
+    if sel.others:
+        print(f"\nOther configs of experiment={HEADLINE} (tables/experiment_{HEADLINE}.md): "
+              + "; ".join(sel.others))
+    for name, text in per_experiment.items():
+        if name != HEADLINE:
+            print(f"\n## experiment={name}: every point\n\n{text}")
+    if not failures.empty:
+        print(f"\n## Failed runs (not in any cell)\n\n{markdown(failures, index=False)}")
     print("\n## Runs\n")
     print(summary)
+    if args.readme:
+        path = Path(args.readme)
+        old = path.read_text()
+        new = render_readme(old, readme_blocks(df))
+        if new != old:
+            atomic_write_text(path, new)
+        print(f"\n{path}: {'rewritten' if new != old else 'already up to date'}")
     print(f"\n{len(df)} records -> {results / 'records.parquet'}; tables in {tables}/; "
-          f"figures: {', '.join(map(str, figures))}")
+          f"figures: {', '.join(map(str, figures)) or 'none (no headline records)'}")
