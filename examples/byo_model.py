@@ -1,6 +1,6 @@
 """Bring your own model: any importable nn.Module class (or factory) runs through every technique.
 
-    PYTHONPATH=examples nesabench workload=mlp_cancer workload.model._target_=byo_model.WideMLP
+    PYTHONPATH=examples .venv/bin/nesabench workload=mlp_cancer workload.model._target_=byo_model.WideMLP
 
 The workload offers keyword arguments (mlp_cancer: in_features, num_classes, seed); a factory gets
 those its signature names, or all of them if it takes **kwargs, and may ignore them entirely.

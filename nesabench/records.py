@@ -231,7 +231,7 @@ def summary_line(record: Record, path: str | Path | None) -> str:
     if record.status == "ok":
         priv = num("input_privacy", ".2f")
         attack = record.extra.get("leakage_attack")
-        shown = f"input privacy {priv}" + (f" ({attack})" if attack else "")
+        shown = f"input privacy {priv}" + (f" ({attack})" if attack and attack != "none" else "")
         parts.append(shown if priv is not None else "input privacy not scored")
     if path is not None:
         parts.append(f"record {path}")

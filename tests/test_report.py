@@ -69,7 +69,8 @@ def test_report_on_an_empty_folder_says_so(tmp_path) -> None:
 
 def test_only_one_config_of_the_headline_experiment_fills_the_overhead_table(tmp_path) -> None:
     runs = tmp_path / "runs"
-    _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=1.05, timestamp="2026-01-01T00:00:00")
+    _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=1.05,
+           timestamp="2026-01-01T00:00:00")
     # later runs of other configs: a sweep point of another experiment, an ad-hoc run, a variant
     _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=0.7, experiment="dp_tradeoff",
            config_hash="eps-null", timestamp="2026-01-02T00:00:00", **{"param.target_epsilon": None})
@@ -87,7 +88,8 @@ def test_only_one_config_of_the_headline_experiment_fills_the_overhead_table(tmp
 
 def test_failed_runs_never_replace_an_ok_cell_and_are_listed_with_their_reason(tmp_path) -> None:
     runs = tmp_path / "runs"
-    _write(runs, technique="plaintext", workload="w", status="ok", slowdown=1.0, timestamp="2026-01-01T00:00:00")
+    _write(runs, technique="plaintext", workload="w", status="ok", slowdown=1.0,
+           timestamp="2026-01-01T00:00:00")
     _write(runs, technique="plaintext", workload="w", status="failed", reason="RuntimeError: boom",
            config_hash="other", timestamp="2026-01-02T00:00:00")
     df = load_frame(runs)
@@ -96,7 +98,8 @@ def test_failed_runs_never_replace_an_ok_cell_and_are_listed_with_their_reason(t
     assert list(failed["reason"]) == ["RuntimeError: boom"]
 
 
-def test_unreadable_or_mistyped_records_are_skipped_with_a_warning_naming_file_and_key(tmp_path, capsys) -> None:
+def test_unreadable_or_mistyped_records_are_skipped_with_a_warning_naming_file_and_key(tmp_path,
+                                                                                      capsys) -> None:
     runs = tmp_path / "runs"
     _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=1.1, **{"param.epochs": 30})
     _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=1.2, config_hash="b",
@@ -118,8 +121,8 @@ def test_unreadable_or_mistyped_records_are_skipped_with_a_warning_naming_file_a
 def test_report_reads_the_results_folder_from_the_environment(tmp_path) -> None:
     _write(tmp_path / "res" / "runs", technique="plaintext", workload="w", status="ok", slowdown=1.0,
            latency_p50_s=1e-5, latency_per_sample_s=1e-5, input_privacy=0.0)
-    env = {**os.environ, "NESABENCH_RESULTS": str(tmp_path / "res"), "NESABENCH_FIGURES": str(tmp_path / "figs"),
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "NESABENCH_RESULTS": str(tmp_path / "res"),
+           "NESABENCH_FIGURES": str(tmp_path / "figs"), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", "from nesabench.cli import report; report()"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -130,7 +133,8 @@ def test_report_reads_the_results_folder_from_the_environment(tmp_path) -> None:
 
 def test_readme_blocks_are_rewritten_between_their_markers() -> None:
     text = "a\n<!-- report:overhead -->\nold\n<!-- /report -->\nb\n"
-    assert render_readme(text, {"overhead": "new"}) == "a\n<!-- report:overhead -->\nnew\n<!-- /report -->\nb\n"
+    expected = "a\n<!-- report:overhead -->\nnew\n<!-- /report -->\nb\n"
+    assert render_readme(text, {"overhead": "new"}) == expected
     with pytest.raises(ValueError, match="report:nope"):
         render_readme("<!-- report:nope -->\n<!-- /report -->", {"overhead": ""})
 

@@ -35,7 +35,7 @@ def test_plaintext_runs_on_every_workload(run, workload: str) -> None:
 
 def _cli(tmp_path: Path, *args: str, pythonpath: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, "NESABENCH_RESULTS": str(tmp_path), "NESABENCH_CACHE": str(CACHE_DIR),
-           "PYTHONPATH": pythonpath}
+           "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, str(ROOT)) if p)}
     return subprocess.run([NESABENCH, *args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
 
