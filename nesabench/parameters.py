@@ -111,18 +111,24 @@ def coerce(value: Any, tp: Any) -> Any:
     if isinstance(value, Mapping) and "_target_" in value:
         return value  # built by Hydra through nesabench.build
     if origin is Annotated:
-        out = coerce(value, args[0])
+        try:
+            out = coerce(value, args[0])
+        except Invalid as err:
+            if err.key:
+                raise
+            raise Invalid(describe(tp)) from None
         for meta in args[1:]:
             if isinstance(meta, Range) and out is not None and not meta.holds(out):
                 raise Invalid(describe(tp))
         return out
     if origin in (Union, types.UnionType):
+        nested = None
         for member in args:
             try:
                 return coerce(value, member)
-            except Invalid:
-                continue
-        raise Invalid(describe(tp))
+            except Invalid as err:
+                nested = nested or (err if err.key else None)
+        raise nested or Invalid(describe(tp))  # inside a mapping, the key at fault is the answer
     if tp is type(None) or tp is None:
         if value is None:
             return None

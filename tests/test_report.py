@@ -73,9 +73,11 @@ def test_only_one_config_of_the_headline_experiment_fills_the_overhead_table(tmp
            timestamp="2026-01-01T00:00:00")
     # later runs of other configs: a sweep point of another experiment, an ad-hoc run, a variant
     _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=0.7, experiment="dp_tradeoff",
-           config_hash="eps-null", timestamp="2026-01-02T00:00:00", **{"param.target_epsilon": None})
+           config_hash="eps-null", timestamp="2026-01-02T00:00:00", accuracy_loss=0.0,
+           **{"param.target_epsilon": None})
     _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=0.8, experiment="dp_tradeoff",
-           config_hash="eps-1", timestamp="2026-01-02T00:00:01", **{"param.target_epsilon": 1.0})
+           config_hash="eps-1", timestamp="2026-01-02T00:00:01", accuracy_loss=0.1,
+           **{"param.target_epsilon": 1.0})
     _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=9.0, experiment="adhoc",
            config_hash="adhoc", timestamp="2026-01-03T00:00:00")
     _write(runs, technique="dp_sgd", workload="w", status="ok", slowdown=7.0, variant=["harness=quick"],
@@ -84,6 +86,8 @@ def test_only_one_config_of_the_headline_experiment_fills_the_overhead_table(tmp
     assert overhead_table(df).loc["dp_sgd", "w"] == "1.05×"
     sweep = experiment_table(df, "dp_tradeoff")
     assert len(sweep) == 2 and "param.target_epsilon" in sweep.columns  # every point, parameter as column
+    main([str(tmp_path), "--figures", str(tmp_path / "figs")])
+    assert (tmp_path / "figs" / "sweep_dp_tradeoff.png").stat().st_size > 1000
 
 
 def test_failed_runs_never_replace_an_ok_cell_and_are_listed_with_their_reason(tmp_path) -> None:

@@ -110,3 +110,43 @@ def privacy_cost_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
     axes[1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0),
                    title="colour: technique\nshape: workload", title_fontsize=7)
     return save(fig, out_dir, "privacy_vs_cost")
+
+
+def _number(v) -> float | None:
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or pd.isna(v):
+        return None
+    return float(v)
+
+
+def sweep_figure(table: pd.DataFrame, experiment: str, out_dir: Path) -> list[Path]:
+    """Every point of a one-parameter sweep (``experiment_table``): accuracy loss and slowdown
+    against the swept parameter, one line per (workload, technique); a null point (``target_epsilon:
+    null``, the non-private model) is a dashed level, so no point of the sweep is dropped."""
+    params = [c for c in table.columns if c.startswith("param.")]
+    if len(params) != 1 or table.empty:
+        return []
+    p = params[0]
+    if not all(_number(v) is not None or v is None or pd.isna(v) for v in table[p]):
+        return []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.0))
+    cmap = plt.get_cmap("tab10")
+    for i, ((wl, tech), rows) in enumerate(table.groupby(["workload", "technique"])):
+        colour = cmap(i % 10)
+        for ax, col in zip(axes, ("accuracy_loss", "slowdown"), strict=True):
+            if col not in rows.columns:
+                continue
+            points = sorted((_number(x), _number(y)) for x, y in zip(rows[p], rows[col], strict=True)
+                            if _number(x) is not None and _number(y) is not None)
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", color=colour, label=f"{tech} / {wl}")
+            for y in rows.loc[rows[p].isna(), col]:
+                if _number(y) is not None:
+                    ax.axhline(_number(y), ls="--", color=colour, label=f"{tech} / {wl}, {p[6:]}=null")
+    for ax, label in zip(axes, ("accuracy loss vs plaintext", "slowdown vs plaintext"), strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel(p[6:])
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(f"experiment={experiment}: every point of the sweep")
+    return save(fig, out_dir, f"sweep_{experiment}")

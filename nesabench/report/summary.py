@@ -20,7 +20,7 @@ import pandas as pd
 
 from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.records import read_records
-from nesabench.report.figures import latency_figure, privacy_cost_figure
+from nesabench.report.figures import latency_figure, privacy_cost_figure, sweep_figure
 from nesabench.report.tables import (
     HEADLINE,
     experiment_table,
@@ -152,11 +152,13 @@ def main(argv: list[str] | None = None) -> None:
     failures = failed_runs(df)
     write_table(failures, tables / "failed", index=False)
     per_experiment = {}
-    for name in sorted(df["experiment"].unique()):
-        per_experiment[name] = write_table(experiment_table(df, name), tables / f"experiment_{name}",
-                                           index=False)
     figures_dir = Path(args.figures)
     figures = [*latency_figure(sel.runs, figures_dir), *privacy_cost_figure(sel.runs, figures_dir)]
+    for name in sorted(df["experiment"].unique()):
+        table = experiment_table(df, name)
+        per_experiment[name] = write_table(table, tables / f"experiment_{name}", index=False)
+        if name not in (HEADLINE, "adhoc"):
+            figures += sweep_figure(table, name, figures_dir)
     print(f"## Slowdown vs plaintext (same run, same machine)\n\n{sel.caption}\n")
     print(overhead)
     if sel.others:
