@@ -161,14 +161,14 @@ def test_after_the_five_mistakes_the_report_is_clean_and_keeps_the_ok_cells(tmp_
     assert [r["status"] for r in before] == ["ok", "ok"]
     assert {r["experiment"] for r in before} == {"overhead_table"}
     mistakes = [
-        ["technique=dp_sgd", "technique.epochs=ten"],           # 1: wrong type
-        ["technique.strenght=4"],                                # 2: misspelt key, no +
-        ["workload.dataset.test_fractoin=0.3"],                  # 2: misspelt workload sub-key
-        ["-m", "experiment=overhead_table", "technique=dp_input", "technique.epsilon=high"],  # 3: typo run
-        ["experiment=dp_tradeoff"],                              # 5: a sweep without -m
+        [*QUICK, "technique=dp_sgd", "technique.epochs=ten"],          # 1: wrong type
+        [*QUICK, "technique.strenght=4"],                               # 2: misspelt key, no +
+        [*QUICK, "workload.dataset.test_fractoin=0.3"],                 # 2: misspelt workload sub-key
+        ["-m", "experiment=overhead_table", *QUICK, "technique=dp_input", "technique.epsilon=high"],  # 3
+        ["experiment=dp_tradeoff"],                                     # 5: a sweep without -m
     ]
     for m in mistakes:
-        proc = cli(tmp_path, *QUICK, *m)
+        proc = cli(tmp_path, *m)
         assert proc.returncode == 2, (m, proc.stderr)
         assert "nesabench: configuration error" in proc.stderr and "Traceback" not in proc.stderr
     assert records(tmp_path) == before
