@@ -131,6 +131,10 @@ def preflight(argv: list[str]) -> None:
     params = cfg.hydra.sweeper.get("params")
     config_sweep = OmegaConf.to_container(params, resolve=False) if params is not None else {}
     if not multirun:
+        sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+        if sweeps:
+            raise ConfigError(f"{' '.join(sweeps)} is a sweep; run it with -m: "
+                              f".venv/bin/nesabench -m {' '.join(overrides)}")
         if config_sweep:
             name = cfg.hydra.runtime.choices.get("experiment")
             points = ", ".join(f"{k}={v}" for k, v in config_sweep.items())

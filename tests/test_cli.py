@@ -119,6 +119,12 @@ def test_a_sweep_experiment_without_multirun_says_so(tmp_path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_command_line_sweep_without_multirun_says_so(tmp_path, monkeypatch, capsys) -> None:
+    code, err = in_process(monkeypatch, capsys, tmp_path, *QUICK, "technique=dp_input",
+                           "technique.epsilon=1,2")
+    assert code == 2 and "technique.epsilon=1,2 is a sweep; run it with -m" in err
+
+
 def test_a_bad_point_anywhere_in_a_sweep_stops_it_before_any_job(tmp_path, monkeypatch, capsys) -> None:
     code, err = in_process(monkeypatch, capsys, tmp_path, "-m", *QUICK, "technique=dp_input",
                            "technique.epsilon=1,high")
