@@ -28,10 +28,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from baselines.plaintext import PlaintextPipeline
-from nesabench.progress import progress
-from nesabench.threads import torch_threads
 from nesabench.leakage.membership import dp_advantage_bound, membership_audit, membership_split
 from nesabench.pipeline import Unsupported
+from nesabench.progress import progress
+from nesabench.threads import torch_threads
 from nesabench.workloads.workload import Workload
 
 log = logging.getLogger(__name__)
