@@ -206,6 +206,7 @@ class TEESimPipeline:
         weights_mb = tracer.weight_bytes / MB
         act_mb = self._activation_bytes / MB
         slowdowns = [(s + c) / max(f, 1e-12) for s, c, f in zip(self._call_s, total, forward, strict=False)]
+        hardware = [(f + c) / max(f, 1e-12) for c, f in zip(total, forward, strict=False)]
         out = {
             "profile": self.profile.name,
             "epc_mb": self.profile.epc_mb,
@@ -228,6 +229,8 @@ class TEESimPipeline:
             "modeled_transfer_s": med(c.transfer_s for c in costs),
             "modeled_load_s": self._load_cost.total_s,
             "modeled_slowdown": med(slowdowns),
+            # (in-enclave forward + modeled overhead) / forward: comparable with published TEE overheads
+            "modeled_hardware_factor": med(hardware),
             "modeled_calls": len(costs),
             "enclave_call_s": med(self._call_s),
             "enclave_forward_s": med(forward),
