@@ -147,6 +147,8 @@ class TEESimPipeline:
             PartyView("host", "sealed_blob", "input", list(call["in"]), meta=dict(timing)),
             PartyView("host", "sealed_blob", "output", list(call["out"])),
         ]
+        if not self.profile.page_fault_channel:  # the model's memory is out of the host's page tables
+            return out
         tracer = self._enclave.tracer
         for name, rows in rec.trace.lookups.items():
             pages = tracer.row_pages(name, rows)

@@ -169,3 +169,13 @@ def test_full_run_on_mlp_cancer(run) -> None:
     assert rec["profile"] == "sgx2_large" and rec["epc_pages_swapped"] == 0
     assert rec["modeled_overhead_s"] > 0 and rec["latency_p50_s"] > 0
     assert "host:sealed_blob" in rec["view_kinds"] and "host:access_trace" in rec["view_kinds"]
+
+
+@pytest.mark.parametrize(("name", "traced"), [("sgx1_128mb", True), ("h100_cc", False)])
+def test_page_trace_is_a_view_only_where_the_host_owns_the_page_tables(name: str, traced: bool) -> None:
+    wl = trained_workload("mlp_cancer")
+    pipe = TEESimPipeline(profile(name), runtime_mb=0)
+    pipe.prepare(wl)
+    pipe.infer(wl.dataset.x_test[:1])
+    kinds = {v.kind for v in pipe.views()}
+    assert ("access_trace" in kinds) is traced and "sealed_blob" in kinds

@@ -26,6 +26,7 @@ class HardwareProfile:
     clock_ghz: float  # converts cycles to seconds
     page_bytes: int = 4096
     bounce_buffer_gbps: float | None = None  # GB/s of encrypted CPU<->GPU copies; None = no GPU
+    page_fault_channel: bool = True  # the host observes the enclave's page accesses (controlled channel)
 
     def __post_init__(self) -> None:
         positive = ("epc_mb", "usable_epc_mb", "clock_ghz", "page_bytes", "memory_encryption_factor")
