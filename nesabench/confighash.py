@@ -13,7 +13,7 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 
 
 def data_digest(*arrays: Any, length: int = 16) -> str:
-    """Short content hash of tensors or arrays (a training set, say): a cache key that changes with the data."""
+    """Short content hash of tensors or arrays (a training set, say): a cache key that follows the data."""
     h = hashlib.sha256()
     for a in arrays:
         a = a.detach().cpu().numpy() if hasattr(a, "detach") else a

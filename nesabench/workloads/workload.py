@@ -20,9 +20,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.build import ConfigError, build
 from nesabench.confighash import stable_hash
-from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.workloads.data import Dataset
 
 log = logging.getLogger(__name__)
