@@ -156,6 +156,9 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
         record.update(verification(pipeline))
     if callable(getattr(pipeline, "metrics", None)):
         record.update(pipeline.metrics())
+    from nesabench.harness.training_audit import audit_training  # membership audit of a trained model
+
+    record.update(audit_training(workload, pipeline))
     if harness.leakage:
         from nesabench.leakage.suite import evaluate_leakage
 
