@@ -19,8 +19,8 @@ def test_accuracy_and_agreement_count_top1_matches() -> None:
     assert accuracy(torch.from_numpy(scores), torch.from_numpy(labels)) == 0.75
     assert agreement(torch.from_numpy(scores), other) == 0.5
     q = measure_quality(torch.from_numpy(scores), torch.from_numpy(other), torch.from_numpy(labels))
-    assert (q.accuracy, q.plaintext_accuracy, q.fidelity_agreement) == (0.75, 0.5, 0.5)
-    assert q.accuracy_loss == pytest.approx(-0.25)
+    assert (q.accuracy, q.plaintext_accuracy, q.fidelity_agreement) == (0.75, 0.25, 0.5)
+    assert q.accuracy_loss == pytest.approx(-0.5)
 
 
 def test_model_accuracy_evaluates_the_model() -> None:
