@@ -115,7 +115,8 @@ class CKKSPipeline:
         self._packed_probe = workload.dataset.x_test[: self.capacity]
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.client is not None and self.node is not None and self.circuit is not None
+        if self.client is None or self.node is None or self.circuit is None:
+            raise RuntimeError("he_ckks: infer called before prepare")
         xs = x.detach().double().numpy()
         outputs, up, down = [], [], []
         for start in range(0, len(xs), self.capacity):
@@ -199,7 +200,8 @@ class CKKSPipeline:
         return cap
 
     def _encrypt(self, chunk: np.ndarray) -> bytes:
-        assert self.client is not None
+        if self.client is None:
+            raise RuntimeError("he_ckks: encrypt called before prepare")
         if isinstance(self.circuit, CNNCircuit):
             return self.client.encrypt_cnn(chunk.reshape(len(chunk), *chunk.shape[-2:]), self.circuit)
         return self.client.encrypt_mlp(chunk)

@@ -110,7 +110,8 @@ class TFHEPipeline:
         if self.fhe == "simulate":
             self._last_views = []
             return torch.from_numpy(self.module.forward(xs, fhe="simulate")).float()
-        assert self.client is not None and self.node is not None
+        if self.client is None or self.node is None:
+            raise RuntimeError("he_tfhe: infer called before prepare")
         outs, up, down = [], [], []
         for row in xs:
             t0 = time.perf_counter()
