@@ -64,16 +64,20 @@ def test_real_tfhe_execution_matches_simulation(executed):
 
 
 def test_node_output_is_unreadable_without_the_client_keys(executed):
-    """The node holds evaluation keys only: the same circuit with other secret keys reads noise."""
+    """Only the client's keys read the node's result: they give the circuit's answer (its simulation on
+    the same quantized input); the same circuit under fresh secret keys reads something else."""
     from concrete import fhe
 
     _wl, pipe, x, _out = executed
+    circuit = pipe.module.fhe_circuit
     blob = pipe.node.evaluate(pipe.client.encrypt(x[:1].numpy()))
-    stranger = fhe.Client(pipe.module.fhe_circuit.client.specs)  # same circuit, fresh keys
+    expected = np.asarray(circuit.simulate(pipe.module.quantize_input(x[:1].numpy())))
+    ours = np.asarray(circuit.decrypt(fhe.Value.deserialize(blob)))
+    assert np.array_equal(ours, expected)  # the right keys read the right answer
+    stranger = fhe.Client(circuit.client.specs)  # same circuit, fresh keys
     stranger.keygen()
     theirs = np.asarray(stranger.decrypt(fhe.Value.deserialize(blob)))
-    ours = np.asarray(pipe.module.fhe_circuit.decrypt(fhe.Value.deserialize(blob)))
-    assert not np.array_equal(theirs, ours)
+    assert theirs.shape == expected.shape and not np.array_equal(theirs, expected)
 
 
 @pytest.mark.parametrize(
