@@ -124,3 +124,13 @@ def test_importing_an_attack_result_stays_light() -> None:
     assert not heavy, f"importing nesabench.leakage.result pulled in {heavy}"
     assert "nesabench" in loaded["modules"]
     print(f"import nesabench.leakage.result: {loaded['seconds']:.3f} s")
+
+
+def test_techniques_do_not_import_the_harness() -> None:
+    """Techniques offer capabilities (``trained_model``, ``verify``); the harness calls them, never the
+    reverse. DP-SGD in particular leaves its membership audit to the harness."""
+    for f in sorted((ROOT / "baselines").glob("*.py")):
+        imported = imported_modules(f, f"baselines.{f.stem}")
+        assert not {m for m in imported if m.startswith("nesabench.harness")}, f"{f.name} imports the harness"
+    dp = imported_modules(ROOT / "baselines" / "dp_sgd.py", "baselines.dp_sgd")
+    assert not {m for m in dp if m.startswith("nesabench.leakage")}, dp
