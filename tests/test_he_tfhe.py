@@ -64,19 +64,23 @@ def test_real_tfhe_execution_matches_simulation(executed):
 
 
 def test_node_output_is_unreadable_without_the_client_keys(executed):
-    """Only the client's keys read the node's result: they give the circuit's answer (its simulation on
-    the same quantized input); the same circuit under fresh secret keys reads something else."""
+    """Only the client's keys read the node's results: they give the circuit's answers (its simulation
+    on the same quantized inputs); the same circuit under fresh secret keys reads something else.
+    Two results, so that a stranger's random reading matches both only with negligible probability."""
     from concrete import fhe
 
     _wl, pipe, x, _out = executed
     circuit = pipe.module.fhe_circuit
-    blob = pipe.node.evaluate(pipe.client.encrypt(x[:1].numpy()))
-    expected = np.asarray(circuit.simulate(pipe.module.quantize_input(x[:1].numpy())))
-    ours = np.asarray(circuit.decrypt(fhe.Value.deserialize(blob)))
-    assert np.array_equal(ours, expected)  # the right keys read the right answer
     stranger = fhe.Client(circuit.client.specs)  # same circuit, fresh keys
     stranger.keygen()
-    theirs = np.asarray(stranger.decrypt(fhe.Value.deserialize(blob)))
+    expected, ours, theirs = [], [], []
+    for row in x[:2].numpy():
+        blob = pipe.node.evaluate(pipe.client.encrypt(row[None]))
+        expected.append(np.asarray(circuit.simulate(pipe.module.quantize_input(row[None]))))
+        ours.append(np.asarray(circuit.decrypt(fhe.Value.deserialize(blob))))
+        theirs.append(np.asarray(stranger.decrypt(fhe.Value.deserialize(blob))))
+    expected, ours, theirs = np.stack(expected), np.stack(ours), np.stack(theirs)
+    assert np.array_equal(ours, expected)  # the right keys read the right answers
     assert theirs.shape == expected.shape and not np.array_equal(theirs, expected)
 
 
