@@ -21,9 +21,9 @@ from nesabench.config import HarnessConfig, check_pipeline, technique_parameters
 from nesabench.confighash import stable_hash
 from nesabench.harness import provenance
 from nesabench.harness.memory import PeakMemory
-from nesabench.harness.quality import measure_quality
 from nesabench.harness.timing import TimingStats, slowdown, time_calls
 from nesabench.pipeline import PartyView, Pipeline, Unsupported
+from nesabench.quality import measure_quality
 from nesabench.records import ADHOC, Record, find_ok_record, load_record, summary_line, write_record
 from nesabench.threads import torch_threads
 from nesabench.workloads.workload import Workload, load_workload
@@ -189,6 +189,9 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
         record.update(verification(pipeline))
     if callable(getattr(pipeline, "metrics", None)):
         record.update(pipeline.metrics())
+    from nesabench.harness.training_audit import audit_training  # membership audit of a trained model
+
+    record.update(audit_training(workload, pipeline))
     if harness.leakage:
         from nesabench.leakage.suite import evaluate_leakage
 
