@@ -12,6 +12,7 @@ from scipy.stats import norm
 
 from baselines.dp_input import DPInputPipeline, analytic_gaussian_sigma
 from baselines.dp_sgd import DPRecipe, DPSGDPipeline, train_model
+from nesabench.build import ConfigError
 from nesabench.workloads.data import breast_cancer
 from nesabench.workloads.models import MLP
 from nesabench.workloads.workload import Workload, load_workload
@@ -103,10 +104,10 @@ def test_dp_input_rejects_bad_parameters(kwargs: dict, name: str) -> None:
         DPInputPipeline(**kwargs)
 
 
-def test_bad_epsilon_from_the_command_line_is_a_failed_record_naming_it(run) -> None:
-    rec = run("workload=mlp_cancer", "technique=dp_sgd", "technique.target_epsilon=-1",
-              "harness.leakage=false")
-    assert rec.status == "failed" and "target_epsilon=-1" in rec.reason
+def test_bad_epsilon_from_the_command_line_is_a_configuration_error_naming_it(run, tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"target_epsilon=-1 is not accepted; target_epsilon must"):
+        run("workload=mlp_cancer", "technique=dp_sgd", "technique.target_epsilon=-1", "harness.leakage=false")
+    assert not (tmp_path / "runs").exists()  # no record: nothing ran
 
 
 def _workload(name: str) -> Workload:
