@@ -15,14 +15,13 @@ from __future__ import annotations
 import secrets
 import statistics
 import time
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from nesabench.build import ConfigError
+from nesabench.parameters import Range
 from nesabench.pipeline import PartyView, Unsupported, VerifyResult
 from nesabench.tee import tamper as T
 from nesabench.tee.attestation import AttestationError, Quote, Vendor, verify_quote
@@ -61,10 +60,8 @@ class TEESimPipeline:
 
     tamper_cases = T.TAMPER_CASES
 
-    def __init__(self, profile: Mapping[str, Any] | HardwareProfile, runtime_mb: float = 32.0) -> None:
+    def __init__(self, profile: HardwareProfile, runtime_mb: Annotated[float, Range(ge=0)] = 32.0) -> None:
         self.profile = HardwareProfile.from_config(profile)
-        if runtime_mb < 0:
-            raise ConfigError(f"technique.runtime_mb must be >= 0, got {runtime_mb}")
         self.runtime_mb = float(runtime_mb)
         self.cost = CostModel(self.profile)
         self._enclave: Enclave | None = None
