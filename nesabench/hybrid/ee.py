@@ -52,8 +52,9 @@ def _perm(key: EEKey, name: str | None) -> torch.Tensor | None:
 def encrypt_input(x: torch.Tensor, key: EEKey) -> NodeInput:
     """What the client sends the node for input batch ``x`` (call after ``encrypt_model``).
 
-    Graph models get one tensor; token models get (ids, position ids) or, when the client embeds,
-    (hidden states, position ids, keep mask): positions travel with the tokens they belong to.
+    Graph models get one tensor; token models get (ids, position ids) -- positions travel with the
+    tokens they belong to, in the clear -- or, when the client embeds (positions added before the
+    token order is permuted), (embedded hidden states, keep mask).
     """
     layout = key.layout
     if not layout:
@@ -71,8 +72,9 @@ def encrypt_input(x: torch.Tensor, key: EEKey) -> NodeInput:
     pos = torch.arange(t).expand(b, t) if tau is None else tau.expand(b, t)
     reorder = (lambda z: z) if tau is None else (lambda z: z[:, tau])
     if layout["client_embeds"]:
-        h = key.client_tables["embed"][x]  # the folded table: already in the node's hidden basis
-        return reorder(h).contiguous(), pos.contiguous(), reorder(x != layout["pad_id"]).contiguous()
+        with torch.no_grad():  # the client's folded embedding block: already in the node's hidden basis
+            h = key.client_tables["embed"](x)
+        return reorder(h).contiguous(), reorder(x != layout["pad_id"]).contiguous()
     vocab = _perm(key, layout["vocab"])
     ids = x if vocab is None else inverse(vocab)[x]
     return reorder(ids).contiguous(), pos.contiguous()

@@ -27,20 +27,42 @@ def masked_mean(h: torch.Tensor, keep: torch.Tensor, eps: float) -> torch.Tensor
     return (h * w).sum(1) / w.sum(1).clamp_min(eps)
 
 
+class TinyClientEmbed(nn.Module):
+    """The client's half when it embeds locally: folded token and position tables, original order."""
+
+    def __init__(self, embed: torch.Tensor, pos: torch.Tensor):
+        super().__init__()
+        self.embed, self.pos = embed, pos
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embed[ids] + self.pos[: ids.shape[1]]
+
+
+class PassEmbeddings(nn.Module):
+    """Stands in for BertEmbeddings on the node when the client embeds: the states arrive embedded."""
+
+    def forward(self, inputs_embeds: torch.Tensor | None = None, **_: object) -> torch.Tensor:
+        return inputs_embeds
+
+
 class EETinyNode(nn.Module):
-    """The node's TinyTransformer: the same layers, folded weights, positions given by the client."""
+    """The node's TinyTransformer: the same layers, folded weights, positions given by the client.
+
+    With ``client_embeds`` the node gets (embedded states, keep mask) and holds no embedding table;
+    otherwise (permuted ids, position ids).
+    """
 
     def __init__(self, model: TinyTransformer, client_embeds: bool):
         super().__init__()
         self.model, self.client_embeds = model, client_embeds
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         m = self.model
         if self.client_embeds:
-            h = x + m.pos[pos]
+            h, keep = x, aux
         else:
             keep = x != m.pad_id
-            h = m.embed(x) + m.pos[pos]
+            h = m.embed(x) + m.pos[aux]
         for block in m.blocks:
             h = block(h, keep)
         return m.head(masked_mean(m.ln_f(h), keep, 1.0))
@@ -53,13 +75,14 @@ class EEMiniLMNode(nn.Module):
         super().__init__()
         self.model, self.client_embeds = model, client_embeds
 
-    def forward(self, x: torch.Tensor, pos: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
         m = self.model
         if self.client_embeds:
-            out = m.encoder(inputs_embeds=x, attention_mask=keep.long(), position_ids=pos)
+            keep = aux
+            out = m.encoder(inputs_embeds=x, attention_mask=keep.long())
         else:
             keep = x != m.pad_id
-            out = m.encoder(input_ids=x, attention_mask=keep.long(), position_ids=pos)
+            out = m.encoder(input_ids=x, attention_mask=keep.long(), position_ids=aux)
         pooled = nn.functional.normalize(masked_mean(out.last_hidden_state, keep, 1e-9), dim=-1)
         return m.head(pooled)
 
@@ -123,9 +146,10 @@ def encrypt_tiny(model: TinyTransformer, key: EEKey, client_embeds: bool) -> nn.
         fold_linear(b.ff2, inter, p)
     fold_vector([getattr(m.ln_f, "weight", None), getattr(m.ln_f, "bias", None)], p)
     fold_linear(m.head, p, classes)
-    if client_embeds:  # the client embeds locally: the table stays with it, the node gets none
-        key.client_tables["embed"] = m.embed.weight.data.clone()
+    if client_embeds:  # the client embeds locally: the tables stay with it, the node gets none
+        key.client_tables["embed"] = TinyClientEmbed(m.embed.weight.data.clone(), m.pos.data.clone())
         m.embed.weight.data = m.embed.weight.data[:0].clone()
+        m.pos.data = m.pos.data[:0].clone()
     key.layout = {"family": "tokens", "hidden": None if key.rotate else "hidden", "rotation": key.rotate,
                   "vocab": None if vocab is None else "vocab",
                   "classes": None if classes is None else "classes",
@@ -165,9 +189,9 @@ def encrypt_minilm(model: MiniLMClassifier, key: EEKey, client_embeds: bool) -> 
         fold_linear(bert.pooler.dense, p, p)
     classes = key.perm("classes", m.head.out_features, "classes")
     fold_linear(m.head, p, classes)
-    if client_embeds:
-        key.client_tables["embed"] = emb.word_embeddings.weight.data.clone()
-        emb.word_embeddings.weight.data = emb.word_embeddings.weight.data[:0].clone()
+    if client_embeds:  # the client runs the (folded) embedding block; the node starts at layer 0
+        key.client_tables["embed"] = emb
+        bert.embeddings = PassEmbeddings()
     key.layout = {"family": "tokens", "hidden": "hidden", "rotation": False,
                   "vocab": None if vocab is None else "vocab",
                   "classes": None if classes is None else "classes",

@@ -67,7 +67,7 @@ class EEKey:
     _gen: torch.Generator = field(default_factory=torch.Generator, repr=False)
     layout: dict[str, Any] = field(default_factory=dict, repr=False)
     #: Tables the client keeps to transform inputs itself (its folded embedding table).
-    client_tables: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    client_tables: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._gen.manual_seed(secrets.randbits(63))
