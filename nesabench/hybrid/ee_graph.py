@@ -358,6 +358,11 @@ def encrypt_graph_model(model: nn.Module, key: EEKey, example: torch.Tensor | No
                   "axis": inp.axis, "ids": inp.ids, "block": inp.block},
         "output": {"perm": None if out.space is None else f"fx.s{walk.root(out.space)}", "axis": out.axis},
     }
+    out_root = None if out.space is None else walk.root(out.space)
+    key.layout["activations"] = [
+        (str(n.target), st.axis - walk.ndim(n), perm(st.space) is not None) for n, st in walk.st.items()
+        if n.op == "call_module" and st.space is not None and st.axis is not None
+        and walk.root(st.space) != out_root]
     for space in (inp.space, out.space):
         perm(space)
     gm.recompile()

@@ -154,6 +154,9 @@ def encrypt_tiny(model: TinyTransformer, key: EEKey, client_embeds: bool) -> nn.
                   "vocab": None if vocab is None else "vocab",
                   "classes": None if classes is None else "classes",
                   "client_embeds": client_embeds, "pad_id": model.pad_id}
+    hidden_on = key.rotate or p is not None
+    names = ([] if client_embeds else ["embed"]) + [f"blocks.{len(m.blocks) // 2}", "ln_f"]
+    key.layout["activations"] = [(n, 2, hidden_on) for n in dict.fromkeys(names)]
     return EETinyNode(m, client_embeds).eval()
 
 
@@ -196,4 +199,8 @@ def encrypt_minilm(model: MiniLMClassifier, key: EEKey, client_embeds: bool) -> 
                   "vocab": None if vocab is None else "vocab",
                   "classes": None if classes is None else "classes",
                   "client_embeds": client_embeds, "pad_id": model.pad_id}
+    n_layers = len(bert.encoder.layer)
+    names = ([] if client_embeds else ["encoder.embeddings"]) + [
+        f"encoder.encoder.layer.{n_layers // 2 - 1}", f"encoder.encoder.layer.{n_layers - 1}"]
+    key.layout["activations"] = [(n, 2, p is not None) for n in names]
     return EEMiniLMNode(m, client_embeds).eval()
