@@ -156,7 +156,7 @@ def encrypt_tiny(model: TinyTransformer, key: EEKey, client_embeds: bool) -> nn.
                   "client_embeds": client_embeds, "pad_id": model.pad_id}
     hidden_on = key.rotate or p is not None
     names = ([] if client_embeds else ["embed"]) + [f"blocks.{len(m.blocks) // 2}", "ln_f"]
-    key.layout["activations"] = [(n, 2, hidden_on) for n in dict.fromkeys(names)]
+    key.layout["activations"] = [(n, -1, hidden_on) for n in dict.fromkeys(names)]
     return EETinyNode(m, client_embeds).eval()
 
 
@@ -202,5 +202,5 @@ def encrypt_minilm(model: MiniLMClassifier, key: EEKey, client_embeds: bool) -> 
     n_layers = len(bert.encoder.layer)
     names = ([] if client_embeds else ["encoder.embeddings"]) + [
         f"encoder.encoder.layer.{n_layers // 2 - 1}", f"encoder.encoder.layer.{n_layers - 1}"]
-    key.layout["activations"] = [(n, 2, p is not None) for n in names]
+    key.layout["activations"] = [(n, -1, p is not None) for n in names]
     return EEMiniLMNode(m, client_embeds).eval()

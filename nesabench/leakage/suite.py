@@ -289,8 +289,8 @@ def evaluate_leakage(
         try:
             from nesabench.leakage.weight_attacks import weight_attacks
 
-            summaries.setdefault(w.party, PartySummary(w.party)).results.extend(weight_attacks(
-                w, [s for s in untrusted if s.party == w.party], data, workload, attacker_knows_model))
+            summaries.setdefault(w.party, PartySummary(w.party)).results[:0] = weight_attacks(
+                w, [s for s in untrusted if s.party == w.party], data, workload, attacker_knows_model)
         except Exception as err:
             log.exception("leakage: weight attacks on %s failed", w.party)
             errors.append(f"{w.party}:{w.name}: {type(err).__name__}: {err}")
