@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +70,8 @@ def check_layers(model: nn.Module) -> None:
 
 
 class _Walk:
-    def __init__(self, gm: fx.GraphModule, key: EEKey):
-        self.gm, self.key = gm, key
+    def __init__(self, gm: fx.GraphModule):
+        self.gm = gm
         self.modules = dict(gm.named_modules())
         self.parent: list[int] = []
         self.size: list[int] = []
@@ -293,6 +294,33 @@ def example_input(model: nn.Module) -> torch.Tensor:
                            "give an example input: no first layer to read its shape")
 
 
+#: Traced, walked (unfolded) graphs by model: a per-query key re-folds without tracing again.
+_TRACED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[fx.GraphModule, _Walk]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def traced(model: nn.Module, example: torch.Tensor | None) -> tuple[fx.GraphModule, _Walk]:
+    """The model traced with torch.fx and walked once (spaces, folds); cached for the model object."""
+    shape = tuple(example.shape) if example is not None else None
+    cache = _TRACED.setdefault(model, {})
+    if shape in cache:
+        return cache[shape]
+    check_layers(model)
+    copied = copy.deepcopy(model).eval()
+    try:
+        gm = fx.GraphModule(copied, _Tracer().trace(copied))
+    except Exception as err:
+        raise UnsupportedLayer(type(model).__name__, "", f"torch.fx cannot trace it ({err})") from err
+    ShapeProp(gm).propagate(example if example is not None else example_input(copied))
+    walk = _Walk(gm)
+    walk.run()
+    out = walk.st[next(n for n in gm.graph.nodes if n.op == "output")]
+    if out.space is not None:
+        walk.part[walk.root(out.space)] = "classes"
+    cache[shape] = (gm, walk)
+    return gm, walk
+
+
 @torch.no_grad()
 def encrypt_graph_model(model: nn.Module, key: EEKey, example: torch.Tensor | None = None) -> nn.Module:
     """The traced, folded copy of ``model``; ``key.layout`` says how to transform inputs and outputs."""
@@ -303,20 +331,11 @@ def encrypt_graph_model(model: nn.Module, key: EEKey, example: torch.Tensor | No
         raise UnsupportedLayer(type(model).__name__, "", "a rotation commutes with no elementwise "
                                "non-linearity and this model has no normalized residual stream to "
                                "rotate (needs pre-norm)")
-    check_layers(model)
-    model = copy.deepcopy(model).eval()
-    try:
-        gm = fx.GraphModule(model, _Tracer().trace(model))
-    except Exception as err:
-        raise UnsupportedLayer(type(model).__name__, "", f"torch.fx cannot trace it ({err})") from err
-    ShapeProp(gm).propagate(example if example is not None else example_input(model))
-    walk = _Walk(gm, key)
-    walk.run()
-    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+    template, walk = traced(model, example)
+    gm = copy.deepcopy(template)
+    out_node = next(n for n in template.graph.nodes if n.op == "output")
     out = walk.st[out_node]
-    inp = walk.st[next(n for n in gm.graph.nodes if n.op == "placeholder")]
-    if out.space is not None:
-        walk.part[walk.root(out.space)] = "classes"
+    inp = walk.st[next(n for n in template.graph.nodes if n.op == "placeholder")]
     perms: dict[int, torch.Tensor | None] = {}
 
     def perm(space: int | None) -> torch.Tensor | None:
