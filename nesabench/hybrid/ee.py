@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nesabench.hybrid.ee_fold import UnsupportedLayer, expand, inverse
+from nesabench.hybrid.ee_fold import UnsupportedLayer, expand
 from nesabench.hybrid.ee_graph import encrypt_graph_model
 from nesabench.hybrid.ee_transformer import encrypt_minilm, encrypt_tiny
 from nesabench.hybrid.keys import EEKey
@@ -62,10 +62,10 @@ def encrypt_input(x: torch.Tensor, key: EEKey) -> NodeInput:
     if layout["family"] == "graph":
         spec = layout["input"]
         p = _perm(key, spec["perm"])
-        if p is None:
+        if p is None or len(p) == 1:
             return x
         if spec["ids"]:
-            return inverse(p)[x]
+            return key.inverse(spec["perm"])[x]
         return x.index_select(spec["axis"], expand(p, spec["block"]))
     b, t = x.shape
     tau = _token_order(key, t)
@@ -75,8 +75,8 @@ def encrypt_input(x: torch.Tensor, key: EEKey) -> NodeInput:
         with torch.no_grad():  # the client's folded embedding block: already in the node's hidden basis
             h = key.client_tables["embed"](x)
         return reorder(h).contiguous(), reorder(x != layout["pad_id"]).contiguous()
-    vocab = _perm(key, layout["vocab"])
-    ids = x if vocab is None else inverse(vocab)[x]
+    vocab = None if layout["vocab"] is None else key.inverse(layout["vocab"])
+    ids = x if vocab is None else vocab[x]
     return reorder(ids).contiguous(), pos.contiguous()
 
 

@@ -64,6 +64,7 @@ class EEKey:
     _perms: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _owner: dict[str, str] = field(default_factory=dict, repr=False)
     _rotations: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    _inverses: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _gen: torch.Generator = field(default_factory=torch.Generator, repr=False)
     layout: dict[str, Any] = field(default_factory=dict, repr=False)
     #: Tables the client keeps to transform inputs itself (its folded embedding table).
@@ -100,6 +101,7 @@ class EEKey:
                 p[movable] = movable[torch.randperm(len(movable), generator=self._gen)]
             self._perms[name] = p
             self._owner[name] = part
+            self._inverses.pop(name, None)
         return p
 
     def rotation(self, name: str, n: int) -> torch.Tensor:
@@ -115,13 +117,25 @@ class EEKey:
     def refresh(self) -> None:
         """Forget every per-query permutation, so the next use draws a fresh one."""
         for name in [n for n, part in self._owner.items() if self.mode(part) == "per_query"]:
-            del self._perms[name]
-            del self._owner[name]
+            self.forget(name)
 
     def forget(self, name: str) -> None:
         """Drop one permutation so that the next ``perm(name, ...)`` draws it afresh."""
         self._perms.pop(name, None)
         self._owner.pop(name, None)
+        self._inverses.pop(name, None)
+
+    def inverse(self, name: str) -> torch.Tensor | None:
+        """The inverse of permutation ``name`` (cached: the client applies it to every query)."""
+        p = self._perms.get(name)
+        if p is None:
+            return None
+        inv = self._inverses.get(name)
+        if inv is None or len(inv) != len(p):
+            inv = torch.empty_like(p)
+            inv[p] = torch.arange(len(p))
+            self._inverses[name] = inv
+        return inv
 
     def per_query(self, part: str) -> bool:
         return self.mode(part) == "per_query"
