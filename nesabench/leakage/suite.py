@@ -302,6 +302,11 @@ def evaluate_leakage(
     out = record_keys(list(summaries.values()), extra)
     out.update({"leakage_attacker_samples": len(x_att), "leakage_eval_samples": n,
                 "leakage_s": time.perf_counter() - t0, "attacker_knows_model": attacker_knows_model})
+    if held_weights:  # EE: the weight attacks' own numbers (key recovered, tokens read back)
+        from nesabench.leakage.weight_attacks import weight_record_keys
+
+        for party, summary in summaries.items():
+            out.update(weight_record_keys(party, summary.results))
     out["leakage_complete"] = not errors
     if errors:
         out["leakage_errors"] = " | ".join(errors)

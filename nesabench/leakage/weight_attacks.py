@@ -327,3 +327,27 @@ def weight_attacks(weights: Any, others: list[Any], data: Any, workload: Any,
                              metrics={"attacker_knows_model": False,
                                       "skipped": "the attacker does not know the public weights"})]
     return WeightAttack(weights, others, data, workload).run()
+
+
+#: (record key suffix, attack name, metric): the numbers the EE table reads, best over views.
+WEIGHT_METRICS = (
+    ("weight_key_recovery", "weight_key_recovery", "key_recovery_rate"),
+    ("weight_vocab_key", "weight_vocab_key", "vocab_key_verified"),
+    ("weight_vocab_token_recovery", "weight_vocab_token_recovery", "token_recovery"),
+    ("weight_embedding_inversion", "weight_embedding_inversion", "token_recovery"),
+    ("weight_unpermuted_token_recovery", "weight_unpermuted_token_recovery", "token_recovery"),
+    ("weight_unpermuted_input", "weight_unpermuted_input", "exact_fraction"),
+    ("weight_unpermuted_r2", "weight_unpermuted_reconstruction", "r2"),
+    ("weight_activation_r2", "weight_key_recovery", "activation_r2"),
+)
+
+
+def weight_record_keys(party: str, results: list[AttackResult]) -> dict[str, Any]:
+    """Flat record keys ``leakage.<party>.<metric>`` for the weight attacks that ran on ``party``."""
+    out: dict[str, Any] = {}
+    for key, prefix, metric in WEIGHT_METRICS:
+        values = [r.metrics[metric] for r in results if r.attack.startswith(prefix) and metric in r.metrics
+                  and r.metrics[metric] is not None and np.isfinite(r.metrics[metric])]
+        if values:
+            out[f"leakage.{party}.{key}"] = float(max(values))
+    return out
