@@ -268,7 +268,9 @@ class WeightAttack:
     def embedding_inversion(self, arr: np.ndarray, s: Any, rows: slice, metrics: dict) -> AttackResult:
         """Nearest public embedding per token row, over every (token, position): recovers tokens and,
         under a token-order shuffle, their original positions too."""
-        ids = self.data.inputs[rows].astype(np.int64)
+        n_eval = min(self.data.n_eval, len(arr))  # score on the evaluated queries only (cost: n*T*V)
+        arr = arr[-n_eval:]
+        ids = self.data.inputs[rows].astype(np.int64)[-n_eval:]
         n, t = ids.shape
         table = self._embedding_table(s.layer, t)
         if table is None:
@@ -280,8 +282,9 @@ class WeightAttack:
         best_pos = torch.zeros(n * t, dtype=torch.long)
         for pos in range(t):
             emb = table(pos)  # (V, d)
-            d2 = torch.cdist(obs, emb)
-            dmin, arg = d2.min(1)
+            parts = [torch.cdist(chunk, emb).min(1) for chunk in obs.split(256)]
+            dmin = torch.cat([p.values for p in parts])
+            arg = torch.cat([p.indices for p in parts])
             better = dmin < best_d
             best_d[better], best_tok[better], best_pos[better] = dmin[better], arg[better], pos
         shuffled = s.meta.get("token_order", "off") != "off"
