@@ -56,7 +56,7 @@ def test_exact_on_every_workload(name: str, variant: str, client_embeds: bool):
 def test_rotation_is_unsupported_where_it_cannot_be_exact():
     for name in ("cnn_digits", "minilm"):
         w = trained_workload(name)
-        with pytest.raises(UnsupportedLayer, match="rotation|post-LayerNorm"):
+        with pytest.raises(UnsupportedLayer, match=r"rotation|post-LayerNorm"):
             encrypt_model(w.model, K.draw_key("e"), example=w.dataset.x_test[:2])
 
 
@@ -166,7 +166,7 @@ def test_keys_come_from_a_csprng_and_print_no_material():
 def test_bad_key_config_is_named():
     with pytest.raises(ValueError, match="unknown EE key part 'colour'"):
         K.parts_for("b", {"colour": "fixed"})
-    with pytest.raises(ValueError, match="key.hidden must be one of"):
+    with pytest.raises(ValueError, match=r"key\.hidden must be one of"):
         K.parts_for("b", {"hidden": "sometimes"})
     with pytest.raises(ValueError, match="unknown EE variant"):
         K.parts_for("z")

@@ -15,7 +15,9 @@ from nesabench.hybrid import keys as K
 from nesabench.hybrid import nesa_ee
 from nesabench.hybrid.ee import encrypt_model
 from nesabench.hybrid.nesa_ee import special_token_ids, weights_payload
-from nesabench.leakage.weight_attacks import axis_members
+from nesabench.leakage import views as V
+from nesabench.leakage.suite import AttackData
+from nesabench.leakage.weight_attacks import axis_members, weight_attacks, weight_record_keys
 from nesabench.leakage.weight_matching import match_axis, verified_fraction, vocabulary_key
 
 
@@ -93,6 +95,7 @@ def test_weights_count_once_per_setup_and_per_query_when_resent(run):
     assert extra_fresh["setup_bytes_to_nodes"] == 0
 
 
+@pytest.mark.slow
 def test_the_record_states_whether_the_attacker_knows_the_model(run):
     rec = run("workload=mlp_cancer", "technique=nesa_ee", "harness.attacker_knows_model=false")
     d = rec.to_dict()
@@ -100,12 +103,47 @@ def test_the_record_states_whether_the_attacker_knows_the_model(run):
     assert not str(d.get("model_leakage_attack", "")).startswith("node:weight_")
 
 
+def node_series(name: str, variant: str, n: int = 16):
+    w = trained_workload(name)
+    pipe = nesa_ee.NesaEEPipeline(variant=variant)
+    pipe.prepare(w)
+    x = w.dataset.x_test[:n]
+    calls = []
+    with torch.no_grad():
+        for i in range(n):
+            pipe.infer(x[i : i + 1])
+            calls.append(pipe.views())
+    series = V.collect([1] * n, calls)
+    ds = w.dataset
+    data = AttackData(inputs=x.numpy(), inputs_t=x, labels=ds.y_test[:n].numpy(), n_attacker=0, n_eval=n,
+                      input_kind=ds.input_kind, pad_id=int(ds.meta.get("pad_id", 0)),
+                      data_range=float(ds.meta.get("data_range", 1.0)), seed=0)
+    weights = next(s for s in series if s.kind == "weights")
+    return w, weights, [s for s in series if s.kind != "weights"], data
+
+
+@pytest.mark.parametrize("variant", ["b", "d"])
+def test_weight_attacks_undo_fixed_and_per_query_keys_on_mlp(variant: str):
+    w, weights, others, data = node_series("mlp_cancer", variant)
+    results = weight_attacks(weights, others, data, w)
+    keys = [r for r in results if r.attack == "weight_key_recovery"]
+    assert len(keys) == len([s for s in others if s.kind == "permuted_activation"])
+    assert all(r.metrics["key_recovery_rate"] == 1.0 and r.metrics["exact_fraction"] == 1.0 for r in keys)
+    record = weight_record_keys("node", results)
+    assert record["leakage.node.weight_unpermuted_input"] == 1.0  # the permuted input read back verbatim
+    skipped = weight_attacks(weights, others, data, w, attacker_knows_model=False)
+    assert [r.leakage for r in skipped] == [0.0] and skipped[0].metrics["attacker_knows_model"] is False
+
+
+@pytest.mark.slow
 def test_mlp_record_carries_the_weight_attack(run):
-    rec = run("workload=mlp_cancer", "technique=nesa_ee")
+    rec = run("workload=mlp_cancer", "technique=nesa_ee", "harness.eval_samples=16")
     d = rec.to_dict()
     assert rec.status == "ok" and d["attacker_knows_model"] is True
     assert d["input_privacy"] == 0.0 and d["model_privacy"] == 0.0
     assert d["model_leakage_attack"].startswith("node:weight_key_recovery")
+    assert d["leakage.node.weight_key_recovery"] == 1.0  # every permuted axis, verified on the weights
+    assert d["leakage.node.weight_unpermuted_input"] == 1.0  # the permuted input read back verbatim
 
 
 @pytest.mark.slow
