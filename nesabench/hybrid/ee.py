@@ -25,18 +25,19 @@ NodeInput = torch.Tensor | tuple[torch.Tensor, ...]
 
 
 def encrypt_model(model: nn.Module, key: EEKey, example: torch.Tensor | None = None,
-                  client_embeds: bool = False) -> nn.Module:
+                  client_embeds: bool = False, into: nn.Module | None = None) -> nn.Module:
     """A transformed deep copy of ``model`` for the node; ``model`` itself is left untouched.
 
     ``example`` (an input batch) lets the graph tracer read shapes; without it the shape is guessed
     from the first layer. ``client_embeds`` (token models): the client embeds locally and the node
-    gets permuted hidden states instead of permuted ids.
+    gets permuted hidden states instead of permuted ids. ``into``: re-fold a graph model the
+    function returned before, in place (per-query keys).
     """
     if isinstance(model, MiniLMClassifier):
         return encrypt_minilm(model, key, client_embeds)
     if isinstance(model, TinyTransformer):
         return encrypt_tiny(model, key, client_embeds)
-    return encrypt_graph_model(model, key, example)
+    return encrypt_graph_model(model, key, example, into=into)
 
 
 def _token_order(key: EEKey, t: int) -> torch.Tensor | None:

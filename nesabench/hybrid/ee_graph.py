@@ -322,8 +322,13 @@ def traced(model: nn.Module, example: torch.Tensor | None) -> tuple[fx.GraphModu
 
 
 @torch.no_grad()
-def encrypt_graph_model(model: nn.Module, key: EEKey, example: torch.Tensor | None = None) -> nn.Module:
-    """The traced, folded copy of ``model``; ``key.layout`` says how to transform inputs and outputs."""
+def encrypt_graph_model(model: nn.Module, key: EEKey, example: torch.Tensor | None = None,
+                        into: nn.Module | None = None) -> nn.Module:
+    """The traced, folded copy of ``model``; ``key.layout`` says how to transform inputs and outputs.
+
+    ``into``: a module this function returned before for the same model, re-folded in place with
+    the key's current permutations (a per-query key need not copy and recompile the graph).
+    """
     if key.on("tokens"):
         raise UnsupportedLayer(type(model).__name__, "", "a token-order permutation needs a model whose "
                                "positions the client can supply (TinyTransformer, BERT); this one has none")
@@ -332,7 +337,11 @@ def encrypt_graph_model(model: nn.Module, key: EEKey, example: torch.Tensor | No
                                "non-linearity and this model has no normalized residual stream to "
                                "rotate (needs pre-norm)")
     template, walk = traced(model, example)
-    gm = copy.deepcopy(template)
+    if into is not None:
+        into.load_state_dict(template.state_dict())
+        gm = into
+    else:
+        gm = copy.deepcopy(template)
     out_node = next(n for n in template.graph.nodes if n.op == "output")
     out = walk.st[out_node]
     inp = walk.st[next(n for n in template.graph.nodes if n.op == "placeholder")]
@@ -384,5 +393,6 @@ def encrypt_graph_model(model: nn.Module, key: EEKey, example: torch.Tensor | No
         and walk.root(st.space) != out_root]
     for space in (inp.space, out.space):
         perm(space)
-    gm.recompile()
+    if into is None:
+        gm.recompile()
     return gm.eval()

@@ -94,11 +94,14 @@ class NesaEEPipeline:
     def _fold(self, workload_model: nn.Module) -> None:
         t0 = time.perf_counter()
         try:
+            reuse = self._node if isinstance(self._node, torch.fx.GraphModule) else None
             self._node = encrypt_model(workload_model, self._key, example=self._example,
-                                       client_embeds=self.client_embeds)
+                                       client_embeds=self.client_embeds, into=reuse)
         except UnsupportedLayer as err:
             raise Unsupported(str(err)) from err
         self._fold_s = time.perf_counter() - t0
+        if self._hooks and reuse is not None:
+            return  # re-folded in place: the hooks are still on its modules
         for h in self._hooks:
             h.remove()
         self._hooks = []
@@ -137,7 +140,8 @@ class NesaEEPipeline:
             self._key.refresh()
             self._fold(self._model)
             keep = None if self._first_call else PER_QUERY_KEEP_NUMEL
-            self._weights, self._weights_nbytes = weights_payload(self._node, keep)
+            state, self._weights_nbytes = weights_payload(self._node, keep)
+            self._weights = {k: v.clone() for k, v in state.items()}  # a re-fold may reuse the tensors
         self._captured = {}
         enc = encrypt_input(x, self._key)
         y = run_node(self._node, enc)
