@@ -179,3 +179,41 @@ def test_per_query_parts_are_redrawn():
     key.refresh()
     assert not torch.equal(first, key.perm("hidden", 64, "hidden"))
     assert torch.equal(vocab, key.perm("vocab", 64, "vocab"))  # fixed parts stay
+
+
+class UserResidualNet(nn.Module):
+    """A user's own model (given by workload.model._target_): residual MLP with norms."""
+
+    def __init__(self, in_features: int, num_classes: int):
+        super().__init__()
+        self.inp = nn.Linear(in_features, 24)
+        self.block = nn.Sequential(nn.LayerNorm(24), nn.Linear(24, 48), nn.SiLU(), nn.Linear(48, 24))
+        self.head = nn.Sequential(nn.RMSNorm(24), nn.Linear(24, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        return self.head(h + self.block(h))
+
+
+class UserConv1dNet(nn.Module):
+    """A user's model with a layer EE does not fold (Conv1d)."""
+
+    def __init__(self, in_features: int, num_classes: int):
+        super().__init__()
+        self.body = nn.Sequential()
+        self.body.add_module("conv", nn.Conv1d(1, 4, 3, padding=1))
+        self.fc = nn.Linear(4 * in_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x.unsqueeze(1)).flatten(1))
+
+
+def test_a_users_own_model_runs_exactly_or_names_its_layer(run):
+    ok = run("workload=mlp_cancer", "workload.model._target_=test_hybrid_ee.UserResidualNet",
+             "technique=nesa_ee", "harness.leakage=false")
+    assert ok.status == "ok", ok.reason
+    assert ok.accuracy_loss == 0 and ok.fidelity_agreement == 1.0
+    bad = run("workload=mlp_cancer", "workload.model._target_=test_hybrid_ee.UserConv1dNet",
+              "technique=nesa_ee", "harness.leakage=false")
+    assert bad.status == "unsupported"
+    assert "Conv1d at body.conv" in bad.reason
