@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 from nesabench.leakage.activations import layer_activations
+from nesabench.leakage.coordinate_matching import match_coordinates
+from nesabench.leakage.key_recovery import matching_key, rows_along
 from nesabench.leakage.reconstruction import r2_score, reconstruction_probe, token_probe
 from nesabench.leakage.result import AttackResult, above_chance, wilson_ci
 from nesabench.leakage.weight_matching import (
@@ -155,9 +157,46 @@ class WeightAttack:
                 log.exception("weight attack on %s failed", s.name)
                 self.results.append(AttackResult("weight_attack_error", 0.0, view=s.name,
                                                  metrics={"error": f"{type(err).__name__}: {err}"}))
+        for s in self.others:
+            try:
+                if s.kind == "permuted_activation" and s.layer not in ("input", "input_ids", "input_embeds"):
+                    self.activation_only_curve(s)
+            except Exception as err:
+                log.exception("activation-only key curve on %s failed", s.name)
+                self.results.append(AttackResult("weight_attack_error", 0.0, view=s.name,
+                                                 metrics={"error": f"{type(err).__name__}: {err}"}))
         for r in self.results:
             r.metrics.setdefault("attacker_knows_model", True)
         return self.results
+
+    def activation_only_curve(self, s: Any) -> None:
+        """Ciphertext-only: the fixed key from k observed queries alone, matched against the public
+        model's per-coordinate statistics on the attacker's own inputs (no weights, no pairs)."""
+        if self.per_query or s.meta.get("token_order", "off") == "per_query" or s.meta.get("rotated"):
+            return  # a key that changes per query has no k-query curve
+        n_att, n_eval = self.data.n_attacker, self.data.n_eval
+        if n_att < 8 or len(s.samples) != n_att + n_eval:
+            return
+        axis = _sample_axis(s.meta)
+        obs = np.stack([np.asarray(x, dtype=np.float64) for x in s.samples[n_att:]])
+        reference = layer_activations(self.model, s.layer, self.data.inputs_t[:n_att])
+        plain = layer_activations(self.model, s.layer, self.data.inputs_t[n_att:])
+        if reference is None or plain is None or plain.shape != obs.shape:
+            return
+        truth = matching_key(rows_along(plain, axis), rows_along(obs, axis))  # the evaluator's scoring key
+        curve = {}
+        for k in (1, 4, 16, 64):
+            if k > n_eval:
+                break
+            key = match_coordinates(reference, obs[:k], axis)
+            curve[k] = float(np.mean(key == truth))
+        d = len(truth)
+        best_k = max(curve)
+        self.results.append(AttackResult(
+            "activation_only_key", above_chance(curve[best_k], 1.0 / d), target="model", view=s.name,
+            n_train=n_att, n_test=best_k,
+            metrics={"curve": {str(k): v for k, v in curve.items()}, "chance": 1.0 / d,
+                     "attacker_knows_model": True}))
 
     # -- token ids: vocabulary key from the embedding table ------------------------------------
     def vocab_attack(self, s: Any) -> None:
@@ -348,6 +387,10 @@ WEIGHT_METRICS = (
 def weight_record_keys(party: str, results: list[AttackResult]) -> dict[str, Any]:
     """Flat record keys ``leakage.<party>.<metric>`` for the weight attacks that ran on ``party``."""
     out: dict[str, Any] = {}
+    for r in results:
+        for k, v in r.metrics.get("curve", {}).items() if r.attack == "activation_only_key" else ():
+            name = f"leakage.{party}.activation_only_key_q{k}"
+            out[name] = max(out.get(name, 0.0), float(v))
     for key, prefix, metric in WEIGHT_METRICS:
         values = [r.metrics[metric] for r in results if r.attack.startswith(prefix) and metric in r.metrics
                   and r.metrics[metric] is not None and np.isfinite(r.metrics[metric])]
