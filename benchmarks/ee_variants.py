@@ -32,12 +32,17 @@ def row(r: dict) -> list[str]:
     vocab_w = r.get(f"{node}weight_vocab_key")
     weights_key = " / ".join(x for x in (f"hidden {fmt(key_w)}" if key_w is not None else "",
                                          f"vocab {fmt(vocab_w)}" if vocab_w is not None else "") if x)
-    act_key = (f"{fmt(r.get(node + 'coordinate_matching'))} (ciphertext-only, "
+    curve = [f"{q}q {fmt(r[node + 'activation_only_key_q' + q])}" for q in ("1", "4", "16", "64")
+             if r.get(node + "activation_only_key_q" + q) is not None]
+    act_key = (f"{', '.join(curve) + ' (ciphertext-only curve); ' if curve else ''}"
+               f"{fmt(r.get(node + 'coordinate_matching'))} (ciphertext-only, "
                f"{r.get('leakage_eval_samples')} q) / {fmt(r.get(node + 'key_recovery'))} "
                f"(known pairs, {r.get('leakage_attacker_samples')})")
     recovered = [f"{k}={fmt(r.get(node + k))}" for k in (
         "weight_vocab_token_recovery", "weight_embedding_inversion", "weight_unpermuted_token_recovery",
         "weight_unpermuted_input", "weight_unpermuted_r2") if r.get(node + k) is not None]
+    if "node:plain_input" in r.get("view_kinds", ""):
+        recovered.insert(0, "input sent in the clear")
     return [name, "ok", f"{fmt(r.get('slowdown'))}x", f"{r.get('bytes_to_nodes'):,}",
             f"{r.get('setup_bytes_to_nodes', 0):,}", weights_key or "-", act_key, "; ".join(recovered) or "-",
             f"{fmt(r.get('input_privacy'))} / {fmt(r.get('model_privacy'))} ({r.get('leakage_attack')})"]
