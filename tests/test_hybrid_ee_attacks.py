@@ -155,3 +155,12 @@ def test_minilm_default_variant_record(run):
     assert d["model_privacy"] is not None and d["input_privacy"] is not None
     assert d["leakage_attack"].startswith("node:weight_")
     assert d["model_leakage_attack"].startswith("node:weight_")
+
+
+def test_a_rotated_stream_is_recovered_from_the_weights_by_least_squares():
+    w, weights, others, data = node_series("tiny_transformer", "e")
+    results = weight_attacks(weights, others, data, w)
+    rotated = [r for r in results if r.attack == "weight_key_recovery" and r.metrics["rotation"]]
+    assert rotated and all(r.metrics["key_recovery_rate"] == 1.0 for r in rotated)
+    inversion = next(r for r in results if r.attack == "weight_embedding_inversion")
+    assert inversion.metrics["token_recovery"] == 1.0  # every token read back after un-rotating
