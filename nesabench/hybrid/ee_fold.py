@@ -23,12 +23,6 @@ def take(t: torch.Tensor, perm: torch.Tensor | None, dim: int) -> torch.Tensor:
     return t if perm is None else t.index_select(dim, perm.to(t.device))
 
 
-def inverse(perm: torch.Tensor) -> torch.Tensor:
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(len(perm))
-    return inv
-
-
 def expand(perm: torch.Tensor | None, block: int) -> torch.Tensor | None:
     """A channel permutation as a permutation of the flattened (channel, position) axis."""
     if perm is None or block == 1:
