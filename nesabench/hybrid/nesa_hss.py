@@ -1,0 +1,202 @@
+"""Nesa HSS-EE: the EE-transformed input in additive shares across k node processes.
+
+The client applies EE (``nesabench.hybrid.ee``) to the model and the input, secret-shares the
+input over Z_2^64 among the nodes (separate processes joined by torch.distributed/gloo), the nodes
+run linear layers locally on their shares with the EE-permuted weights, products of two shared
+tensors use Beaver triples from the dealer (the client), and non-linear steps go to the client or
+to node0 as configured. See docs/hss.md for the protocol and what each party sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+import torch
+
+from nesabench.hybrid.nodes import DEFAULT_TIMEOUT_S, NodeCluster
+from nesabench.hybrid.program import Conv, Linear, Program, compile_model, run_plain
+from nesabench.hybrid.protocol import InferRequest, ProtocolConfig, ShareClient
+from nesabench.pipeline import PartyView, Unsupported
+
+log = logging.getLogger(__name__)
+
+WEIGHT_MODES = ("permuted",)
+VIEW_MODES = ("all", "inputs")
+
+
+class EEAdapter:
+    """The EE layer (issue 11's API), or the identity when ``ee: false``."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.key: Any = None
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.enabled:
+            return model
+        try:
+            from nesabench.hybrid import ee, keys
+        except ImportError as err:
+            raise Unsupported(f"ee: true needs nesabench.hybrid.ee (equivariant encryption); {err}; "
+                              "set technique.ee=false to run the shares alone") from err
+        self.key = keys.draw_key(model)
+        return ee.encrypt_model(model, self.key)
+
+    def encrypt(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return x
+        from nesabench.hybrid import ee
+
+        return ee.encrypt_input(x, self.key)
+
+    def decrypt(self, y: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return y
+        from nesabench.hybrid import ee
+
+        return ee.decrypt_output(y, self.key)
+
+
+class NesaHSSPipeline:
+    """Secret-shared inference across ``nodes`` processes, with EE applied first."""
+
+    def __init__(self, nodes: int = 2, nonlinear: str = "client", weights: str = "permuted",
+                 truncation: str = "dealer", frac_bits: int = 16, trunc_bound_bits: int = 46,
+                 ee: bool = True, pool_samples: int = 64, views: str = "all",
+                 master_addr: str = "127.0.0.1", master_port: int = 0, launch: str = "local",
+                 timeout_s: float = DEFAULT_TIMEOUT_S, max_eval_samples: int | None = None,
+                 fault: list[int] | None = None):
+        self.cfg = ProtocolConfig(nodes=int(nodes), nonlinear=nonlinear, truncation=truncation,
+                                  frac_bits=int(frac_bits), trunc_bound_bits=int(trunc_bound_bits))
+        if weights not in ("permuted", "shared"):
+            raise ValueError(f"weights must be 'permuted' (public EE weights) or 'shared', got {weights!r}")
+        if views not in VIEW_MODES:
+            raise ValueError(f"views must be one of {VIEW_MODES}, got {views!r}")
+        if int(nodes) < 2:
+            raise ValueError(f"nodes must be >= 2, got {nodes}")
+        self.weights, self.view_mode = weights, views
+        self.ee = EEAdapter(bool(ee))
+        self.pool_samples = int(pool_samples)
+        self.cluster_args = {"master_addr": master_addr, "master_port": int(master_port), "launch": launch,
+                             "timeout_s": float(timeout_s)}
+        self.max_eval_samples = max_eval_samples
+        self.fault = tuple(fault) if fault is not None else None
+        self.cluster: NodeCluster | None = None
+        self.client: ShareClient | None = None
+        self.program: Program | None = None
+        self._views: list[PartyView] = []
+        self._calls: list[dict[str, Any]] = []
+        self.setup_traffic: dict[str, int] = {}
+
+    # -- seam --------------------------------------------------------------------------------
+    def check(self, workload: Any) -> None:
+        if self.weights == "shared":
+            raise Unsupported("weights: shared (Beaver products for every linear layer) is not built yet")
+        try:
+            compile_model(workload.model, self.cfg.frac_bits)
+        except ValueError as err:
+            raise Unsupported(str(err)) from err
+
+    def stale_weights(self, program: Program) -> dict[str, Linear | Conv]:
+        """Hook for nesa_hybrid's stale-weight tamper; none here."""
+        return {}
+
+    def prepare(self, workload: Any) -> None:
+        model = self.ee.prepare(workload.copy_model().eval())
+        program = compile_model(model, self.cfg.frac_bits)
+        with torch.no_grad():
+            run_plain(program, self.ee.encrypt(workload.dataset.x_test[:1]))  # value shapes
+        self.program = program
+        self.close()
+        self.cluster = NodeCluster(self.cfg.nodes, **self.cluster_args)
+        self.cluster.start()
+        self.client = ShareClient(self.cluster.channel, program, self.cfg, self.pool_samples,
+                                  self.stale_weights(program))
+        try:
+            self.client.setup()
+        except Exception as err:
+            raise self.cluster.fail(err) from err
+        self.setup_traffic = {"setup_bytes_sent_client": self.cluster.channel.traffic.bytes_sent,
+                              "dealer_bytes_per_sample": round(self.client.deal_bytes
+                                                                 / max(1, self.pool_samples)),
+                              "dealer_s_per_sample": self.client.deal_s / max(1, self.pool_samples)}
+
+    def run(self, x: torch.Tensor, req: InferRequest) -> torch.Tensor:
+        if self.client is None or self.cluster is None:
+            raise RuntimeError("prepare() must run before infer()")
+        t0 = time.perf_counter()
+        xe = self.ee.encrypt(x)
+        try:
+            out = self.client.infer(xe, req)
+        except Exception as err:
+            raise self.cluster.fail(err) from err
+        y = self.ee.decrypt(out.float())
+        self._calls.append({**self.client.last, "batch": len(x), "latency_s": time.perf_counter() - t0})
+        self._views = []
+        return y
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x, InferRequest(batch=len(x), fault=self.fault))
+
+    def views(self) -> list[PartyView]:
+        if self.client is None or self.cluster is None:
+            return []
+        try:
+            per_node = self.client.node_views()
+        except Exception as err:
+            raise self.cluster.fail(err) from err
+        out = []
+        for j, items in enumerate(per_node):
+            for kind, layer, payload in items:
+                if self.view_mode == "inputs" and layer != "input" and kind == "share":
+                    continue
+                out.append(PartyView(f"node{j}", kind, layer, payload,
+                                     meta={"frac_bits": self.cfg.frac_bits, "weights": "permuted"}))
+        return out
+
+    def metrics(self) -> dict[str, Any]:
+        if not self._calls or self.program is None:
+            return {}
+        calls = self._calls
+        per_sample = sum(c["batch"] for c in calls)
+        out: dict[str, Any] = {"nodes": self.cfg.nodes, **self.setup_traffic}
+        node_keys = [f"node{j}" for j in range(self.cfg.nodes)]
+        for j, name in enumerate(node_keys):
+            out[f"bytes_sent.{name}"] = round(sum(c["nodes"][j]["bytes_sent"] for c in calls) / len(calls))
+            out[f"bytes_recv.{name}"] = round(sum(c["nodes"][j]["bytes_recv"] for c in calls) / len(calls))
+            out[f"rounds.{name}"] = round(sum(c["nodes"][j]["rounds"] for c in calls) / len(calls))
+        out["bytes_sent.client"] = round(sum(c["client"]["bytes_sent"] for c in calls) / len(calls))
+        out["bytes_recv.client"] = round(sum(c["client"]["bytes_recv"] for c in calls) / len(calls))
+        out["rounds.client"] = round(sum(c["client"]["rounds"] for c in calls) / len(calls))
+        total = sum(c["client"]["bytes_sent"] + c["client"]["bytes_recv"]
+                    + sum(n["bytes_sent"] for n in c["nodes"]) for c in calls)
+        out["bytes_per_inference"] = round(total / len(calls))
+        out["bytes_per_sample"] = round(total / per_sample)
+        out["rounds_per_inference"] = max(out[f"rounds.{n}"] for n in [*node_keys, "client"])
+        out["client_s"] = sum(c["client"]["client_s"] for c in calls) / len(calls)
+        out["client_time_fraction"] = sum(c["client"]["client_s"] for c in calls) / max(
+            1e-12, sum(c["client"]["wall_s"] for c in calls))
+        lin, nl = self.program.linear_flops(), self.program.nonlinear_flops()
+        client = nl if self.cfg.nonlinear == "client" else 0.0
+        out["client_flops_fraction"] = client / (lin + nl)
+        out["online_deal_s"] = sum(c["client"]["online_deal_s"] for c in calls)
+        out["linear_flops_per_sample"] = lin
+        out["truncation_error_bound"] = 2.0 ** (self.cfg.trunc_bound_bits + 1 - 62)
+        return out
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            try:
+                if self.client is not None and self.cluster.procs:
+                    self.client.stop()
+            except Exception:
+                pass
+            self.cluster.close()
+        self.cluster = self.client = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()

@@ -1,0 +1,406 @@
+"""A model as a straight-line program of share-friendly operations (what every party executes).
+
+``compile_model`` reads a (possibly EE-transformed) model of a known architecture into ops:
+linear maps with public fixed-point weights (run locally on shares), truncations, Beaver products
+of two shared tensors, local reshapes and additions, and non-linear steps (run by the client or by
+one node on opened values). Each value carries its fixed-point scale (f or 2f fractional bits), so
+a truncation appears exactly where a product would otherwise overflow. ``run_plain`` executes the
+program on reals (float64): the reference for the shares and the source of every value's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nesabench.hybrid import ring
+
+
+@dataclass
+class Linear:
+    """dst = src @ W^T + b, W public at f fractional bits; src at f, dst at 2f."""
+
+    name: str
+    src: str
+    dst: str
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
+
+@dataclass
+class Conv:
+    """2-D convolution with public weights, through exact float64 limbs (src f, dst 2f)."""
+
+    name: str
+    src: str
+    dst: str
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    stride: int
+    padding: int
+
+
+@dataclass
+class Trunc:
+    """Drop f fractional bits of each src in place (2f -> f): one round for all of them."""
+
+    name: str
+    srcs: list[str]
+
+
+@dataclass
+class Beaver:
+    """dst = a @ b (batched matmul) of two shared tensors at f, through a Beaver triple; dst at 2f."""
+
+    name: str
+    a: str
+    b: str
+    dst: str
+
+
+@dataclass
+class Local:
+    """A local reshaping/rescaling of shares: heads, heads_t, merge, upscale."""
+
+    name: str
+    src: str
+    dst: str
+    fn: str
+    heads: int = 1
+
+
+@dataclass
+class Add:
+    name: str
+    a: str
+    b: str
+    dst: str
+
+
+@dataclass
+class NonLinear:
+    """dst = steps(opened src): run on reals by the client or the revealing node, re-shared at f."""
+
+    name: str
+    src: str
+    dst: str
+    src_frac: int
+    steps: list[tuple[str, dict[str, Any]]]
+
+
+@dataclass
+class Output:
+    name: str
+    src: str
+    src_frac: int
+
+
+Op = Linear | Conv | Trunc | Beaver | Local | Add | NonLinear | Output
+
+
+@dataclass
+class Program:
+    ops: list[Op]
+    frac_bits: int
+    #: How the client turns its (EE-transformed) input into the tensor it shares.
+    pre: str = "identity"
+    pre_params: dict[str, Any] = field(default_factory=dict)
+    #: Per-sample shape of every value, filled by ``run_plain``.
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def for_nodes(self) -> Program:
+        """What the nodes receive: everything but the client's embedding tables."""
+        return Program(self.ops, self.frac_bits, self.pre, {}, dict(self.shapes))
+
+    def linear_flops(self) -> float:
+        """Multiply-adds x2 of the linear maps and Beaver products, per sample."""
+        total = 0.0
+        for op in self.ops:
+            if isinstance(op, Linear):
+                rows = math.prod(self.shapes[op.src][:-1])
+                total += 2 * rows * op.weight.numel()
+            elif isinstance(op, Conv):
+                out = self.shapes[op.dst]
+                total += 2 * math.prod(out) * op.weight[0].numel()
+            elif isinstance(op, Beaver):
+                a, b = self.shapes[op.a], self.shapes[op.b]
+                total += 2 * math.prod(a) * b[-1]
+        return total
+
+    def nonlinear_flops(self) -> float:
+        """Rough element-operation count of the non-linear steps, per sample (see STEP_FLOPS)."""
+        total = 0.0
+        for op in self.ops:
+            if isinstance(op, NonLinear):
+                n = math.prod(self.shapes[op.src])
+                total += n * sum(STEP_FLOPS.get(s, 4) for s, _ in op.steps)
+        return total
+
+
+#: Element operations per input element of each non-linear step (for client_flops_fraction).
+STEP_FLOPS = {"relu": 1, "gelu": 12, "tanh": 10, "sigmoid": 6, "pool2_flatten": 1, "layernorm": 8,
+              "softmax": 6, "meanpool": 2, "normalize": 3}
+
+
+# ---- non-linear steps on reals ----------------------------------------------------------------
+
+def apply_steps(x: torch.Tensor, steps: list[tuple[str, dict[str, Any]]],
+                keep: torch.Tensor | None) -> torch.Tensor:
+    for name, p in steps:
+        x = STEPS[name](x, p, keep)
+    return x
+
+
+def _masked_softmax(x: torch.Tensor, p: dict[str, Any], keep: torch.Tensor | None) -> torch.Tensor:
+    x = x * p["scale"]
+    if keep is not None:
+        x = x.masked_fill(~keep[:, None, None, :], float("-inf"))
+    return torch.softmax(x, dim=-1)
+
+
+def _meanpool(x: torch.Tensor, p: dict[str, Any], keep: torch.Tensor | None) -> torch.Tensor:
+    w = (keep if keep is not None else torch.ones(x.shape[:2], dtype=torch.bool)).unsqueeze(-1).double()
+    return (x * w).sum(1) / w.sum(1).clamp_min(p.get("min_count", 1.0))
+
+
+STEPS = {
+    "relu": lambda x, p, k: torch.relu(x),
+    "gelu": lambda x, p, k: F.gelu(x),
+    "tanh": lambda x, p, k: torch.tanh(x),
+    "sigmoid": lambda x, p, k: torch.sigmoid(x),
+    "pool2_flatten": lambda x, p, k: F.avg_pool2d(x, 2).flatten(1),
+    "layernorm": lambda x, p, k: F.layer_norm(x, x.shape[-1:], p["weight"], p["bias"], p["eps"]),
+    "softmax": _masked_softmax,
+    "meanpool": _meanpool,
+    "normalize": lambda x, p, k: F.normalize(x, dim=-1),
+}
+
+ACTIVATION_STEPS = {nn.ReLU: "relu", nn.GELU: "gelu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
+
+
+# ---- compiling a model ------------------------------------------------------------------------
+
+class Builder:
+    """Emits ops and tracks each value's scale (fractional bits) so truncations land where needed."""
+
+    def __init__(self, frac_bits: int):
+        self.f = frac_bits
+        self.ops: list[Op] = []
+        self.scale: dict[str, int] = {}
+        self.n = 0
+
+    def fresh(self, hint: str) -> str:
+        self.n += 1
+        return f"{hint}#{self.n}"
+
+    def to_f(self, src: str, name: str) -> str:
+        if self.scale[src] == 2 * self.f:
+            self.ops.append(Trunc(f"{name}.trunc", [src]))
+            self.scale[src] = self.f
+        return src
+
+    def linear(self, name: str, src: str, lin: nn.Linear) -> str:
+        src = self.to_f(src, name)
+        dst = self.fresh(name)
+        w = ring.encode(lin.weight.detach(), self.f)
+        b = None if lin.bias is None else ring.encode(lin.bias.detach(), 2 * self.f)
+        self.ops.append(Linear(name, src, dst, w, b))
+        self.scale[dst] = 2 * self.f
+        return dst
+
+    def conv(self, name: str, src: str, conv: nn.Conv2d) -> str:
+        if conv.groups != 1 or conv.dilation != (1, 1) or len(set(conv.stride)) != 1:
+            raise ValueError(f"conv {name}: only groups=1, dilation=1, square stride are supported")
+        src = self.to_f(src, name)
+        dst = self.fresh(name)
+        w = ring.encode(conv.weight.detach(), self.f)
+        b = None if conv.bias is None else ring.encode(conv.bias.detach(), 2 * self.f)
+        pad = conv.padding if isinstance(conv.padding, int) else conv.padding[0]
+        self.ops.append(Conv(name, src, dst, w, b, conv.stride[0], pad))
+        self.scale[dst] = 2 * self.f
+        return dst
+
+    def nonlinear(self, name: str, src: str, steps: list[tuple[str, dict[str, Any]]]) -> str:
+        dst = self.fresh(name)
+        self.ops.append(NonLinear(name, src, dst, self.scale[src], steps))
+        self.scale[dst] = self.f
+        return dst
+
+    def local(self, name: str, src: str, fn: str, heads: int = 1) -> str:
+        dst = self.fresh(name)
+        self.ops.append(Local(name, src, dst, fn, heads))
+        self.scale[dst] = self.scale[src] + (self.f if fn == "upscale" else 0)
+        return dst
+
+    def add(self, name: str, a: str, b: str) -> str:
+        if self.scale[a] != self.scale[b]:
+            a, b = (self.local(f"{name}.up", a, "upscale") if self.scale[a] < self.scale[b] else a,
+                    self.local(f"{name}.up", b, "upscale") if self.scale[b] < self.scale[a] else b)
+        dst = self.fresh(name)
+        self.ops.append(Add(name, a, b, dst))
+        self.scale[dst] = self.scale[a]
+        return dst
+
+    def attention(self, name: str, src: str, q: nn.Linear, k: nn.Linear, v: nn.Linear, heads: int) -> str:
+        """Softmax attention on shares: Q, K, V locally, QK^T and PV by Beaver triples."""
+        qs, ks, vs = (self.linear(f"{name}.{t}", src, lin) for t, lin in (("q", q), ("k", k), ("v", v)))
+        self.ops.append(Trunc(f"{name}.qkv.trunc", [qs, ks, vs]))
+        for s in (qs, ks, vs):
+            self.scale[s] = self.f
+        qh = self.local(f"{name}.qh", qs, "heads", heads)
+        kt = self.local(f"{name}.kt", ks, "heads_t", heads)
+        vh = self.local(f"{name}.vh", vs, "heads", heads)
+        scores = self.fresh(f"{name}.scores")
+        self.ops.append(Beaver(f"{name}.scores", qh, kt, scores))
+        self.scale[scores] = 2 * self.f
+        d_head = q.out_features // heads
+        probs = self.nonlinear(f"{name}.softmax", scores, [("softmax", {"scale": 1 / math.sqrt(d_head)})])
+        ctx = self.fresh(f"{name}.ctx")
+        self.ops.append(Beaver(f"{name}.ctx", probs, vh, ctx))
+        self.scale[ctx] = 2 * self.f
+        ctx = self.to_f(ctx, f"{name}.ctx")
+        return self.local(f"{name}.merge", ctx, "merge", heads)
+
+    def output(self, src: str) -> None:
+        self.ops.append(Output("output", src, self.scale[src]))
+
+
+def _ln(m: nn.LayerNorm) -> tuple[str, dict[str, Any]]:
+    return "layernorm", {"weight": m.weight.detach().double(), "bias": m.bias.detach().double(), "eps": m.eps}
+
+
+def compile_model(model: nn.Module, frac_bits: int) -> Program:
+    """The program for one of the built-in architectures (EE-transformed or not)."""
+    from nesabench.workloads import models as M
+
+    b = Builder(frac_bits)
+    b.scale["x"] = frac_bits
+    if isinstance(model, M.MLP):
+        h = "x"
+        mods = list(model.net)
+        for i, m in enumerate(mods):
+            if isinstance(m, nn.Linear):
+                h = b.linear(f"linear{i}", h, m)
+            elif type(m) in ACTIVATION_STEPS:
+                h = b.nonlinear(f"act{i}", h, [(ACTIVATION_STEPS[type(m)], {})])
+            else:
+                raise ValueError(f"MLP layer {i} ({type(m).__name__}) has no share protocol")
+        b.output(h)
+        return Program(b.ops, frac_bits)
+    if isinstance(model, M.DigitsCNN):
+        h = b.conv("conv", "x", model.conv)
+        h = b.nonlinear("act_pool", h, [(ACTIVATION_STEPS[type(model.act)], {}), ("pool2_flatten", {})])
+        b.output(b.linear("fc", h, model.fc))
+        return Program(b.ops, frac_bits)
+    if isinstance(model, M.TinyTransformer):
+        h = "x"
+        for i, blk in enumerate(model.blocks):
+            a = b.nonlinear(f"block{i}.ln1", h, [_ln(blk.ln1)])
+            att = blk.attn
+            ctx = b.attention(f"block{i}.attn", a, att.q, att.k, att.v, att.n_heads)
+            h = b.add(f"block{i}.res1", b.linear(f"block{i}.attn.o", ctx, att.o), h)
+            a = b.nonlinear(f"block{i}.ln2", h, [_ln(blk.ln2)])
+            u = b.nonlinear(f"block{i}.gelu", b.linear(f"block{i}.ff1", a, blk.ff1), [("gelu", {})])
+            h = b.add(f"block{i}.res2", b.linear(f"block{i}.ff2", u, blk.ff2), h)
+        pooled = b.nonlinear("ln_f.pool", h, [_ln(model.ln_f), ("meanpool", {"min_count": 1.0})])
+        b.output(b.linear("head", pooled, model.head))
+        return Program(b.ops, frac_bits, "embed_tiny", {
+            "embed": model.embed.weight.detach().double(), "pos": model.pos.detach().double(),
+            "pad_id": model.pad_id})
+    encoder = getattr(model, "encoder", None)
+    if encoder is not None and hasattr(encoder, "embeddings") and hasattr(model, "head"):
+        return _compile_bert(b, model, encoder, frac_bits)
+    raise ValueError(f"no share protocol for model {type(model).__name__}; supported: MLP, DigitsCNN, "
+                     "TinyTransformer, a BERT encoder with a linear head (MiniLMClassifier)")
+
+
+def _compile_bert(b: Builder, model: nn.Module, enc: nn.Module, frac_bits: int) -> Program:
+    emb = enc.embeddings
+    h = b.nonlinear("embeddings.ln", "x", [_ln(emb.LayerNorm)])
+    layers = list(enc.encoder.layer)
+    for i, layer in enumerate(layers):
+        sa = layer.attention.self
+        ctx = b.attention(f"layer{i}.attn", h, sa.query, sa.key, sa.value, sa.num_attention_heads)
+        t = b.add(f"layer{i}.res1", b.linear(f"layer{i}.attn.out", ctx, layer.attention.output.dense), h)
+        h1 = b.nonlinear(f"layer{i}.ln1", t, [_ln(layer.attention.output.LayerNorm)])
+        u = b.linear(f"layer{i}.ff1", h1, layer.intermediate.dense)
+        u = b.nonlinear(f"layer{i}.gelu", u, [("gelu", {})])
+        t2 = b.add(f"layer{i}.res2", b.linear(f"layer{i}.ff2", u, layer.output.dense), h1)
+        steps = [_ln(layer.output.LayerNorm)]
+        if i == len(layers) - 1:  # the model's own pooling, fused into the last non-linear step
+            steps += [("meanpool", {"min_count": 1e-9}), ("normalize", {})]
+        h = b.nonlinear(f"layer{i}.ln2" + (".pool" if i == len(layers) - 1 else ""), t2, steps)
+    b.output(b.linear("head", h, model.head))
+    return Program(b.ops, frac_bits, "embed_bert", {
+        "word": emb.word_embeddings.weight.detach().double(),
+        "pos": emb.position_embeddings.weight.detach().double(),
+        "type": emb.token_type_embeddings.weight.detach().double(),
+        "pad_id": getattr(model, "pad_id", 0)})
+
+
+# ---- the client's own part and the reference execution ----------------------------------------
+
+def client_input(program: Program, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(real tensor the client shares, key-padding mask or None) from the (EE-transformed) input."""
+    p = program.pre_params
+    if program.pre == "identity":
+        return x.double(), None
+    keep = x != p["pad_id"]
+    if program.pre == "embed_tiny":
+        return p["embed"][x] + p["pos"][: x.shape[1]], keep
+    if program.pre == "embed_bert":
+        t = x.shape[1]
+        return p["word"][x] + p["pos"][:t] + p["type"][0], keep
+    raise ValueError(f"unknown client input step {program.pre!r}")
+
+
+def local_op(op: Local, x: torch.Tensor, frac_bits: int) -> torch.Tensor:
+    if op.fn == "upscale":
+        return x << frac_bits if x.dtype == torch.int64 else x
+    bsz, h = x.shape[0], op.heads
+    if op.fn == "heads":
+        return x.reshape(bsz, x.shape[1], h, -1).transpose(1, 2).contiguous()
+    if op.fn == "heads_t":
+        return x.reshape(bsz, x.shape[1], h, -1).permute(0, 2, 3, 1).contiguous()
+    if op.fn == "merge":
+        return x.transpose(1, 2).reshape(bsz, x.shape[2], -1).contiguous()
+    raise ValueError(f"unknown local op {op.fn!r}")
+
+
+def run_plain(program: Program, x: torch.Tensor) -> torch.Tensor:
+    """Execute on reals with the program's fixed-point weights; records every value's shape."""
+    f = program.frac_bits
+    h, keep = client_input(program, x)
+    vals: dict[str, torch.Tensor] = {"x": h}
+    shapes = {"x": tuple(h.shape[1:])}
+    out = None
+    for op in program.ops:
+        if isinstance(op, Linear):
+            y = vals[op.src] @ ring.decode(op.weight, f).T
+            vals[op.dst] = y if op.bias is None else y + ring.decode(op.bias, 2 * f)
+        elif isinstance(op, Conv):
+            vals[op.dst] = F.conv2d(vals[op.src], ring.decode(op.weight, f),
+                                    None if op.bias is None else ring.decode(op.bias, 2 * f),
+                                    stride=op.stride, padding=op.padding)
+        elif isinstance(op, Beaver):
+            vals[op.dst] = vals[op.a] @ vals[op.b]
+        elif isinstance(op, Local):
+            vals[op.dst] = local_op(op, vals[op.src], f)
+        elif isinstance(op, Add):
+            vals[op.dst] = vals[op.a] + vals[op.b]
+        elif isinstance(op, NonLinear):
+            vals[op.dst] = apply_steps(vals[op.src], op.steps, keep)
+        elif isinstance(op, Output):
+            out = vals[op.src]
+        for key in ("dst",):
+            if hasattr(op, key):
+                shapes[getattr(op, key)] = tuple(vals[getattr(op, key)].shape[1:])
+    program.shapes = shapes
+    if out is None:
+        raise ValueError("program has no output")
+    return out

@@ -1,0 +1,420 @@
+"""The program executed on shares: the nodes' side (NodeServer) and the client's side (ShareClient).
+
+Both sides walk the same op list in lockstep. Linear maps, additions and reshapes are local to
+each node; a Beaver product opens X - A and Y - B among the nodes (one round); a truncation either
+opens x + r to node0 (``truncation: dealer``, pairs from the dealer) or goes to the client and back
+(``truncation: client``); a non-linear step opens its input to the client (``nonlinear: client``)
+or to node0 (``nonlinear: reveal_permuted``), which applies it and re-shares the result.
+Every message goes through ``nodes.Channel``, which counts bytes and rounds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nesabench.hybrid import ring
+from nesabench.hybrid import shares as S
+from nesabench.hybrid.nodes import Channel, Traffic
+from nesabench.hybrid.program import (
+    Add,
+    Beaver,
+    Conv,
+    Linear,
+    Local,
+    NonLinear,
+    Output,
+    Program,
+    Trunc,
+    apply_steps,
+    client_input,
+    local_op,
+)
+
+NONLINEAR_MODES = ("client", "reveal_permuted")
+TRUNCATION_MODES = ("dealer", "client")
+TAMPER_MODES = ("noise", "flip", "skip", "stale")
+
+
+@dataclass
+class ProtocolConfig:
+    nodes: int
+    nonlinear: str = "client"
+    truncation: str = "dealer"
+    frac_bits: int = 16
+    trunc_bound_bits: int = 46
+
+    def __post_init__(self) -> None:
+        if self.nonlinear not in NONLINEAR_MODES:
+            raise ValueError(f"nonlinear must be one of {NONLINEAR_MODES}, got {self.nonlinear!r}")
+        if self.truncation not in TRUNCATION_MODES:
+            raise ValueError(f"truncation must be one of {TRUNCATION_MODES}, got {self.truncation!r}")
+        if not 4 <= self.frac_bits <= 24:
+            raise ValueError(f"frac_bits must be in [4, 24], got {self.frac_bits}")
+        S.check_bound(self.trunc_bound_bits, self.frac_bits)
+
+
+@dataclass
+class Tamper:
+    """A cheating node: how it corrupts its share of one linear layer's output."""
+
+    node: int
+    mode: str
+    magnitude: float
+    layer: int  # index into the program's linear ops
+
+    def __post_init__(self) -> None:
+        if self.mode not in TAMPER_MODES:
+            raise ValueError(f"tamper.mode must be one of {TAMPER_MODES}, got {self.mode!r}")
+
+
+@dataclass
+class InferRequest:
+    batch: int
+    tamper: Tamper | None = None
+    #: Test hook: (node, op index) at which that node raises.
+    fault: tuple[int, int] | None = None
+    #: Keep each node's linear-layer inputs/outputs (for Freivalds checks) until the next call.
+    keep_linear: bool = False
+
+
+def dealt_shapes(program: Program, cfg: ProtocolConfig) -> dict[str, list[tuple[int, ...]]]:
+    """Per-sample shapes of the correlated randomness each op consumes."""
+    out: dict[str, list[tuple[int, ...]]] = {}
+    for op in program.ops:
+        if isinstance(op, Beaver):
+            out[op.name] = [program.shapes[op.a], program.shapes[op.b]]
+        elif isinstance(op, Trunc) and cfg.truncation == "dealer":
+            out[op.name] = [(sum(_numel(program.shapes[s]) for s in op.srcs),)]
+    return out
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def deal(program: Program, cfg: ProtocolConfig, samples: int, gen: torch.Generator) -> list[dict[str, list]]:
+    """The dealer's offline phase: every node's shares of triples and truncation pairs."""
+    per_node: list[dict[str, list]] = [{} for _ in range(cfg.nodes)]
+    for name, shapes in dealt_shapes(program, cfg).items():
+        if len(shapes) == 2:
+            parts = S.deal_triples((samples, *shapes[0]), (samples, *shapes[1]), cfg.nodes, gen)
+            for j, t in enumerate(parts):
+                per_node[j][name] = [t.a, t.b, t.c]
+        else:
+            pairs = S.deal_trunc_pairs((samples, *shapes[0]), cfg.frac_bits, cfg.nodes, gen)
+            for j, p in enumerate(pairs):
+                per_node[j][name] = [p.r, p.r_high]
+    return per_node
+
+
+@dataclass
+class Pool:
+    """Dealt randomness not yet used, per op, batch-first by sample."""
+
+    items: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+
+    def size(self) -> int:
+        return min((v[0].shape[0] for v in self.items.values()), default=1 << 30)
+
+    def add(self, dealt: dict[str, list[torch.Tensor]]) -> None:
+        for name, parts in dealt.items():
+            have = self.items.get(name)
+            self.items[name] = parts if have is None else [
+                torch.cat([a, b]) for a, b in zip(have, parts, strict=True)]
+
+    def take(self, name: str, n: int) -> list[torch.Tensor]:
+        parts = self.items[name]
+        if parts[0].shape[0] < n:
+            raise RuntimeError(f"dealer pool exhausted for {name}: {parts[0].shape[0]} < {n}")
+        self.items[name] = [p[n:] for p in parts]
+        return [p[:n] for p in parts]
+
+
+def linear_share(op: Linear | Conv, x: torch.Tensor, party: int) -> torch.Tensor:
+    """A node's local share of a linear layer (bias added by node0 only)."""
+    if isinstance(op, Linear):
+        y = x @ op.weight.T
+        if op.bias is not None and party == 0:
+            y = y + op.bias
+        return y
+    w = op.weight.double()
+    bound = float(op.weight.abs().flatten(1).sum(1).max())
+    y = ring.linear_map(x, lambda t: F.conv2d(t, w, stride=op.stride, padding=op.padding), bound)
+    if op.bias is not None and party == 0:
+        y = y + op.bias[None, :, None, None]
+    return y
+
+
+def tampered(y: torch.Tensor, t: Tamper, x: torch.Tensor, stale: Linear | Conv | None, party: int,
+             frac_bits: int, gen: torch.Generator) -> torch.Tensor:
+    """What a cheating node returns instead of its honest share ``y``."""
+    scale = int(max(1, round(t.magnitude * 2 ** (2 * frac_bits))))
+    if t.mode == "noise":
+        return y + torch.randint(-scale, scale + 1, y.shape, generator=gen)
+    if t.mode == "flip":
+        out = y.clone().reshape(-1)
+        out[torch.randint(0, out.numel(), (1,), generator=gen)] += scale
+        return out.reshape(y.shape)
+    if t.mode == "skip":
+        return torch.zeros_like(y)
+    if stale is None:
+        raise ValueError("tamper.mode=stale needs stale weights")
+    return linear_share(stale, x, party)
+
+
+class NodeServer:
+    """One node: waits for the client's requests and runs the program on its shares."""
+
+    def __init__(self, ch: Channel):
+        self.ch = ch
+        self.j = ch.rank - 1
+        self.program: Program | None = None
+        self.cfg: ProtocolConfig | None = None
+        self.stale: dict[str, Linear | Conv] = {}
+        self.pool = Pool()
+        self.views: list[tuple[str, str, Any]] = []
+        self.linear_io: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.gen = ring.csprng()
+
+    def serve(self) -> None:
+        while True:
+            cmd, arg = self.ch.recv_object(0)
+            if cmd == "stop":
+                return
+            if cmd == "program":
+                self.program, self.cfg, self.stale = arg
+            elif cmd == "deal":
+                self.pool.add(arg)
+            elif cmd == "infer":
+                self.infer(arg)
+            elif cmd == "views":
+                self.ch.send_object(self.views, 0)
+            elif cmd == "linear_io":
+                self.ch.send_object(self.linear_io, 0)
+            else:
+                raise ValueError(f"unknown request {cmd!r}")
+
+    # -- rounds: each helper is one communication step for this node --------------------------
+    def _to_peer(self, t: torch.Tensor, dst_rank: int, reply_shape: tuple[int, ...]) -> torch.Tensor:
+        self.ch.round()
+        self.ch.send(t, dst_rank)
+        self.ch.round()
+        return self.ch.recv_shape(reply_shape, dst_rank)
+
+    def infer(self, req: InferRequest) -> None:
+        p, cfg, ch, j, k = self.program, self.cfg, self.ch, self.j, self.cfg.nodes
+        assert p is not None and cfg is not None
+        f, B = cfg.frac_bits, req.batch
+        ch.traffic = Traffic()
+        t0 = time.perf_counter()
+        shp = {name: (B, *s) for name, s in p.shapes.items()}
+        self.views, self.linear_io = [], []
+        ch.round()
+        vals = {"x": ch.recv_shape(shp["x"], 0)}
+        self.views.append(("share", "input", vals["x"]))
+        keep = None
+        if cfg.nonlinear == "reveal_permuted" and j == 0 and p.pre != "identity":
+            keep = ch.recv_shape((B, p.shapes["x"][0]), 0, torch.uint8).bool()
+            self.views.append(("permuted_activation", "key_padding_mask", keep.float()))
+        others = [r for r in range(1, k + 1) if r != ch.rank]
+        n_linear = 0
+        for idx, op in enumerate(p.ops):
+            if req.fault is not None and req.fault == (j, idx):
+                raise RuntimeError(f"injected fault at op {idx} ({op.name})")
+            if isinstance(op, Linear | Conv):
+                x = vals[op.src]
+                y = linear_share(op, x, j)
+                t = req.tamper
+                if t is not None and t.node == j and t.layer == n_linear:
+                    y = tampered(y, t, x, self.stale.get(op.name), j, f, self.gen)
+                if req.keep_linear:
+                    self.linear_io.append((x, y))
+                vals[op.dst] = y
+                n_linear += 1
+            elif isinstance(op, Local):
+                vals[op.dst] = local_op(op, vals[op.src], f)
+            elif isinstance(op, Add):
+                vals[op.dst] = vals[op.a] + vals[op.b]
+            elif isinstance(op, Beaver):
+                a, b, c = self.pool.take(op.name, B)
+                tri = S.Triple(a, b, c)
+                e, g = S.beaver_masked(vals[op.a], vals[op.b], tri)
+                flat = torch.cat([e.reshape(-1), g.reshape(-1)])
+                ch.round()
+                got = ch.exchange({r: flat for r in others}, {r: tuple(flat.shape) for r in others})
+                for r in others:
+                    flat = flat + got[r]
+                e_all, g_all = flat[: e.numel()].reshape(e.shape), flat[e.numel():].reshape(g.shape)
+                self.views.append(("share", f"{op.name}.opened@node{j}", e_all))
+                vals[op.dst] = S.beaver_product(e_all, g_all, tri, j)
+            elif isinstance(op, Trunc):
+                flat = torch.cat([vals[s].reshape(B, -1) for s in op.srcs], 1)
+                if cfg.truncation == "dealer":
+                    r, r_high = self.pool.take(op.name, B)
+                    pair = S.TruncPair(r, r_high)
+                    m = S.trunc_masked(flat, pair, j, cfg.trunc_bound_bits)
+                    ch.round()
+                    if j == 0:
+                        got = ch.exchange({}, {rr: tuple(m.shape) for rr in others})
+                        c = m + sum(got.values())
+                        self.views.append(("share", f"{op.name}.opened@node0", c))
+                        out = S.trunc_finish(c, pair, 0, f, cfg.trunc_bound_bits)
+                    else:
+                        ch.exchange({1: m}, {})
+                        out = S.trunc_finish(None, pair, j, f, cfg.trunc_bound_bits)
+                else:
+                    out = self._to_peer(flat, 0, tuple(flat.shape))
+                    self.views.append(("share", op.name, out))
+                at = 0
+                for s in op.srcs:
+                    n = vals[s][0].numel()
+                    vals[s] = out[:, at : at + n].reshape(vals[s].shape)
+                    at += n
+            elif isinstance(op, NonLinear):
+                x = vals[op.src]
+                if cfg.nonlinear == "client":
+                    y = self._to_peer(x, 0, shp[op.dst])
+                elif j != 0:
+                    y = self._to_peer(x, 1, shp[op.dst])
+                else:
+                    ch.round()
+                    got = ch.exchange({}, {r: tuple(x.shape) for r in others})
+                    opened = ring.decode(x + sum(got.values()), op.src_frac)
+                    self.views.append(("permuted_activation", op.name, opened.float()))
+                    real = apply_steps(opened, op.steps, keep)
+                    parts = S.share(ring.encode(real, f), k, self.gen)
+                    ch.round()
+                    ch.exchange({r: parts[r - 1] for r in others}, {})
+                    y = parts[0]
+                if not (cfg.nonlinear == "reveal_permuted" and j == 0):
+                    self.views.append(("share", op.name, y))
+                vals[op.dst] = y
+            elif isinstance(op, Output):
+                ch.round()
+                ch.send(vals[op.src], 0)
+        stats = {**ch.traffic.as_dict(), "compute_s": time.perf_counter() - t0}
+        ch.send_object(stats, 0)
+
+
+class ShareClient:
+    """The client (rank 0): shares inputs, deals randomness, runs client-side steps, decodes."""
+
+    def __init__(self, ch: Channel, program: Program, cfg: ProtocolConfig, pool_samples: int,
+                 stale: dict[str, Linear | Conv] | None = None):
+        self.ch, self.program, self.cfg = ch, program, cfg
+        self.pool_samples = pool_samples
+        self.gen = ring.csprng()
+        self.available = 0
+        self.stale = stale or {}
+        self.deal_s = 0.0
+        self.deal_bytes = 0
+        self.last: dict[str, Any] = {}
+
+    @property
+    def node_ranks(self) -> list[int]:
+        return list(range(1, self.cfg.nodes + 1))
+
+    def setup(self) -> None:
+        nodes_program = self.program.for_nodes()
+        for r in self.node_ranks:
+            self.ch.send_object(("program", (nodes_program, self.cfg, self.stale)), r)
+        self.deal(self.pool_samples)
+
+    def deal(self, samples: int) -> None:
+        if samples <= 0 or not dealt_shapes(self.program, self.cfg):
+            self.available = 1 << 30
+            return
+        t0 = time.perf_counter()
+        sent = self.ch.traffic.bytes_sent
+        for r, part in zip(self.node_ranks, deal(self.program, self.cfg, samples, self.gen), strict=True):
+            self.ch.send_object(("deal", part), r)
+        self.available += samples
+        self.deal_s += time.perf_counter() - t0
+        self.deal_bytes += self.ch.traffic.bytes_sent - sent
+
+    def _gather(self, shape: tuple[int, ...]) -> torch.Tensor:
+        got = self.ch.exchange({}, {r: shape for r in self.node_ranks})
+        return S.reconstruct([got[r] for r in self.node_ranks])
+
+    def _reshare(self, x: torch.Tensor) -> None:
+        parts = S.share(x, self.cfg.nodes, self.gen)
+        self.ch.exchange(dict(zip(self.node_ranks, parts, strict=True)), {})
+
+    def infer(self, x: torch.Tensor, req: InferRequest) -> torch.Tensor:
+        p, cfg, ch = self.program, self.cfg, self.ch
+        f, B = cfg.frac_bits, len(x)
+        online_deal_s = 0.0
+        if self.available < B:
+            before = self.deal_s
+            self.deal(max(self.pool_samples, B))
+            online_deal_s = self.deal_s - before
+        self.available -= B
+        ch.traffic = Traffic()
+        client_s = 0.0
+        t0 = time.perf_counter()
+        for r in self.node_ranks:
+            ch.send_object(("infer", req), r)
+        header = ch.traffic.bytes_sent
+        real, keep = client_input(p, x)
+        parts = S.share(ring.encode(real, f), cfg.nodes, self.gen)
+        client_s += time.perf_counter() - t0
+        ch.round()
+        ch.exchange(dict(zip(self.node_ranks, parts, strict=True)), {})
+        if keep is not None and cfg.nonlinear == "reveal_permuted":
+            ch.send(keep.to(torch.uint8), 1)
+        shp = {name: (B, *s) for name, s in p.shapes.items()}
+        out = None
+        for op in p.ops:
+            if isinstance(op, NonLinear) and cfg.nonlinear == "client":
+                ch.round()
+                opened = self._gather(shp[op.src])
+                t1 = time.perf_counter()
+                y = ring.encode(apply_steps(ring.decode(opened, op.src_frac), op.steps, keep), f)
+                client_s += time.perf_counter() - t1
+                ch.round()
+                self._reshare(y)
+            elif isinstance(op, Trunc) and cfg.truncation == "client":
+                n = sum(_numel(p.shapes[s]) for s in op.srcs)
+                ch.round()
+                opened = self._gather((B, n))
+                t1 = time.perf_counter()
+                y = opened >> f
+                client_s += time.perf_counter() - t1
+                ch.round()
+                self._reshare(y)
+            elif isinstance(op, Output):
+                ch.round()
+                out = ring.decode(self._gather(shp[op.src]), op.src_frac)
+        node_stats = [ch.recv_object(r) for r in self.node_ranks]
+        self.last = {"client": {**ch.traffic.as_dict(), "header_bytes": header, "client_s": client_s,
+                                "online_deal_s": online_deal_s, "wall_s": time.perf_counter() - t0},
+                     "nodes": node_stats}
+        if out is None:
+            raise RuntimeError("program produced no output")
+        return out
+
+    def node_views(self) -> list[list[tuple[str, str, Any]]]:
+        out = []
+        for r in self.node_ranks:
+            self.ch.send_object(("views", None), r)
+            out.append(self.ch.recv_object(r))
+        return out
+
+    def linear_io(self) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        out = []
+        for r in self.node_ranks:
+            self.ch.send_object(("linear_io", None), r)
+            out.append(self.ch.recv_object(r))
+        return out
+
+    def stop(self) -> None:
+        for r in self.node_ranks:
+            self.ch.send_object(("stop", None), r)
