@@ -168,7 +168,8 @@ def test_ctrl_c_leaves_no_node_behind(tmp_path: Path):
                 p.infer(trained_workload("mlp_cancer").dataset.x_test[:1])
                 time.sleep(0.01)
     """))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), str(Path(__file__).parent)])}
+    here = Path(__file__)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parents[1]), str(here.parent)])}
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             env=env, text=True)
     try:
