@@ -24,6 +24,7 @@ class HarnessConfig:
     leakage: bool = True  # run the leakage attacks on the views (never timed)
     resume: bool = False  # skip a run whose record (same config hash, status ok) already exists
     torch_threads: Optional[int] = None  # noqa: UP045 - torch intra-op threads while measuring; None = torch's default
+    attacker_knows_model: bool = True  # attacks may use the public model's weights (EE weight matching)
 
     def __post_init__(self) -> None:
         for name in ("repeats", "batch_size"):

@@ -25,6 +25,7 @@ ViewKind = Literal[
     "sealed_blob",
     "access_trace",
     "output",
+    "weights",  # the model (parameters) a party holds: sent once at setup unless re-sent per query
 ]
 VIEW_KINDS: tuple[str, ...] = ViewKind.__args__  # type: ignore[attr-defined]
 

@@ -159,7 +159,8 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
     if harness.leakage:
         from nesabench.leakage.suite import evaluate_leakage
 
-        record.update(evaluate_leakage(workload, pipeline, x_eval, views, record.latency_per_sample_s))
+        record.update(evaluate_leakage(workload, pipeline, x_eval, views, record.latency_per_sample_s,
+                                       attacker_knows_model=harness.attacker_knows_model))
 
 
 def view_accounting(views: list[list[PartyView]]) -> dict[str, Any]:

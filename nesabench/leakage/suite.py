@@ -237,11 +237,12 @@ def _collusion(series: list[V.ViewSeries], data: AttackData) -> list[AttackResul
 
 def evaluate_leakage(
     workload: Any, pipeline: Any, inputs: torch.Tensor, views: list[list[PartyView]],
-    per_sample_s: float | None = None,
+    per_sample_s: float | None = None, attacker_knows_model: bool = True,
 ) -> dict[str, Any]:
     """Flat record keys summarizing per-party leakage (see nesabench.leakage.summary).
 
     ``per_sample_s`` is the technique's measured latency per sample, when the harness has it.
+    ``attacker_knows_model``: whether attacks may use the public model's weights (weight views).
     """
     t0 = time.perf_counter()
     n = len(inputs)
@@ -266,6 +267,8 @@ def evaluate_leakage(
     )
     series = V.collect(att_sizes + sizes, att_views + list(views))
     untrusted = [s for s in series if s.party not in TRUSTED_PARTIES]
+    held_weights = [s for s in untrusted if s.kind == "weights"]  # attacked by weight_attacks (EE)
+    untrusted = [s for s in untrusted if s.kind != "weights"]
     model = getattr(workload, "model", None)
     summaries: dict[str, PartySummary] = {}
     errors: list[str] = []
@@ -282,6 +285,15 @@ def evaluate_leakage(
         except Exception as err:  # an attack that breaks is reported, the run record still lands
             log.exception("leakage: attacks on %s of %s failed", s.name, s.party)
             errors.append(f"{s.party}:{s.name}: {type(err).__name__}: {err}")
+    for w in held_weights:
+        try:
+            from nesabench.leakage.weight_attacks import weight_attacks
+
+            summaries.setdefault(w.party, PartySummary(w.party)).results[:0] = weight_attacks(
+                w, [s for s in untrusted if s.party == w.party], data, workload, attacker_knows_model)
+        except Exception as err:
+            log.exception("leakage: weight attacks on %s failed", w.party)
+            errors.append(f"{w.party}:{w.name}: {type(err).__name__}: {err}")
     try:
         extra = _collusion(untrusted, data)
     except Exception as err:
@@ -289,7 +301,7 @@ def evaluate_leakage(
         extra, errors = [], [*errors, f"collusion: {type(err).__name__}: {err}"]
     out = record_keys(list(summaries.values()), extra)
     out.update({"leakage_attacker_samples": len(x_att), "leakage_eval_samples": n,
-                "leakage_s": time.perf_counter() - t0})
+                "leakage_s": time.perf_counter() - t0, "attacker_knows_model": attacker_knows_model})
     out["leakage_complete"] = not errors
     if errors:
         out["leakage_errors"] = " | ".join(errors)
