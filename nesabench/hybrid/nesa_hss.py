@@ -28,24 +28,28 @@ VIEW_MODES = ("all", "inputs")
 
 
 class EEAdapter:
-    """The EE layer (issue 11's API), or the identity when ``ee: false``."""
+    """The EE layer (nesabench.hybrid.ee), or the identity when ``ee: false``.
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    Token models are folded with ``client_embeds``: the client runs the (folded) embedding block
+    and shares the permuted hidden states, since a table lookup on shared ids is not linear.
+    """
+
+    def __init__(self, enabled: bool, variant: str):
+        self.enabled, self.variant = enabled, variant
         self.key: Any = None
 
-    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+    def prepare(self, model: torch.nn.Module, example: torch.Tensor) -> torch.nn.Module:
         if not self.enabled:
             return model
-        try:
-            from nesabench.hybrid import ee, keys
-        except ImportError as err:
-            raise Unsupported(f"ee: true needs nesabench.hybrid.ee (equivariant encryption); {err}; "
-                              "set technique.ee=false to run the shares alone") from err
-        self.key = keys.draw_key(model)
-        return ee.encrypt_model(model, self.key)
+        from nesabench.hybrid import ee, keys
 
-    def encrypt(self, x: torch.Tensor) -> torch.Tensor:
+        self.key = keys.draw_key(self.variant)
+        try:
+            return ee.encrypt_model(model, self.key, example=example, client_embeds=True)
+        except ee.UnsupportedLayer as err:
+            raise Unsupported(f"EE cannot fold this model: {err}") from err
+
+    def encrypt(self, x: torch.Tensor) -> Any:
         if not self.enabled:
             return x
         from nesabench.hybrid import ee
@@ -59,13 +63,16 @@ class EEAdapter:
 
         return ee.decrypt_output(y, self.key)
 
+    def describe(self) -> dict[str, Any]:
+        return {"ee": self.enabled, **(self.key.describe() if self.key is not None else {})}
+
 
 class NesaHSSPipeline:
     """Secret-shared inference across ``nodes`` processes, with EE applied first."""
 
     def __init__(self, nodes: int = 2, nonlinear: str = "client", weights: str = "permuted",
                  truncation: str = "dealer", frac_bits: int = 16, trunc_bound_bits: int = 46,
-                 ee: bool = True, pool_samples: int = 64, views: str = "all",
+                 ee: bool = True, ee_variant: str = "b", pool_samples: int = 64, views: str = "all",
                  master_addr: str = "127.0.0.1", master_port: int = 0, launch: str = "local",
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_eval_samples: int | None = None,
                  fault: list[int] | None = None):
@@ -78,7 +85,7 @@ class NesaHSSPipeline:
         if int(nodes) < 2:
             raise ValueError(f"nodes must be >= 2, got {nodes}")
         self.weights, self.view_mode = weights, views
-        self.ee = EEAdapter(bool(ee))
+        self.ee = EEAdapter(bool(ee), ee_variant)
         self.pool_samples = int(pool_samples)
         self.cluster_args = {"master_addr": master_addr, "master_port": int(master_port), "launch": launch,
                              "timeout_s": float(timeout_s)}
@@ -105,10 +112,14 @@ class NesaHSSPipeline:
         return {}
 
     def prepare(self, workload: Any) -> None:
-        model = self.ee.prepare(workload.copy_model().eval())
-        program = compile_model(model, self.cfg.frac_bits)
+        example = workload.dataset.x_test[:2]
+        model = self.ee.prepare(workload.copy_model().eval(), example)
+        try:
+            program = compile_model(model, self.cfg.frac_bits)
+        except ValueError as err:
+            raise Unsupported(str(err)) from err
         with torch.no_grad():
-            run_plain(program, self.ee.encrypt(workload.dataset.x_test[:1]))  # value shapes
+            run_plain(program, self.ee.encrypt(example))  # every value's shape
         self.program = program
         self.close()
         self.cluster = NodeCluster(self.cfg.nodes, **self.cluster_args)
@@ -162,7 +173,7 @@ class NesaHSSPipeline:
             return {}
         calls = self._calls
         per_sample = sum(c["batch"] for c in calls)
-        out: dict[str, Any] = {"nodes": self.cfg.nodes, **self.setup_traffic}
+        out: dict[str, Any] = {"nodes": self.cfg.nodes, **self.setup_traffic, **self.ee.describe()}
         node_keys = [f"node{j}" for j in range(self.cfg.nodes)]
         for j, name in enumerate(node_keys):
             out[f"bytes_sent.{name}"] = round(sum(c["nodes"][j]["bytes_sent"] for c in calls) / len(calls))

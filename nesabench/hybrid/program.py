@@ -144,7 +144,7 @@ class Program:
 
 #: Element operations per input element of each non-linear step (for client_flops_fraction).
 STEP_FLOPS = {"relu": 1, "gelu": 12, "tanh": 10, "sigmoid": 6, "pool2_flatten": 1, "layernorm": 8,
-              "softmax": 6, "meanpool": 2, "normalize": 3}
+              "softmax": 6, "meanpool": 2, "normalize": 3, "module": 2, "flatten": 0}
 
 
 # ---- non-linear steps on reals ----------------------------------------------------------------
@@ -178,6 +178,8 @@ STEPS = {
     "softmax": _masked_softmax,
     "meanpool": _meanpool,
     "normalize": lambda x, p, k: F.normalize(x, dim=-1),
+    "module": lambda x, p, k: p["module"].double()(x),
+    "flatten": lambda x, p, k: x.flatten(p["start_dim"]),
 }
 
 ACTIVATION_STEPS = {nn.ReLU: "relu", nn.GELU: "gelu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
@@ -275,53 +277,100 @@ def _ln(m: nn.LayerNorm) -> tuple[str, dict[str, Any]]:
 
 
 def compile_model(model: nn.Module, frac_bits: int) -> Program:
-    """The program for one of the built-in architectures (EE-transformed or not)."""
+    """The program for one of the built-in architectures, plain or EE-transformed.
+
+    Chains of linear layers and element-wise steps (MLP, DigitsCNN, and their EE-folded torch.fx
+    graphs) are read off the fx graph; token models are read by structure. EE token models must
+    let the client embed (``client_embeds``): the shares then start at the hidden states.
+    """
+    from torch import fx
+
     from nesabench.workloads import models as M
 
     b = Builder(frac_bits)
     b.scale["x"] = frac_bits
-    if isinstance(model, M.MLP):
-        h = "x"
-        mods = list(model.net)
-        for i, m in enumerate(mods):
-            if isinstance(m, nn.Linear):
-                h = b.linear(f"linear{i}", h, m)
-            elif type(m) in ACTIVATION_STEPS:
-                h = b.nonlinear(f"act{i}", h, [(ACTIVATION_STEPS[type(m)], {})])
-            else:
-                raise ValueError(f"MLP layer {i} ({type(m).__name__}) has no share protocol")
-        b.output(h)
-        return Program(b.ops, frac_bits)
-    if isinstance(model, M.DigitsCNN):
-        h = b.conv("conv", "x", model.conv)
-        h = b.nonlinear("act_pool", h, [(ACTIVATION_STEPS[type(model.act)], {}), ("pool2_flatten", {})])
-        b.output(b.linear("fc", h, model.fc))
-        return Program(b.ops, frac_bits)
+    if isinstance(model, (M.MLP, M.DigitsCNN)):
+        model = fx.symbolic_trace(model)
+    if isinstance(model, fx.GraphModule):
+        return _compile_chain(b, model, frac_bits)
+    given = False
+    if type(model).__name__ in ("EETinyNode", "EEMiniLMNode"):
+        if not getattr(model, "client_embeds", False):
+            raise ValueError("secret-shared EE needs the client to embed (encrypt_model(..., client_embeds=True))")
+        model, given = model.model, True
     if isinstance(model, M.TinyTransformer):
-        h = "x"
-        for i, blk in enumerate(model.blocks):
-            a = b.nonlinear(f"block{i}.ln1", h, [_ln(blk.ln1)])
-            att = blk.attn
-            ctx = b.attention(f"block{i}.attn", a, att.q, att.k, att.v, att.n_heads)
-            h = b.add(f"block{i}.res1", b.linear(f"block{i}.attn.o", ctx, att.o), h)
-            a = b.nonlinear(f"block{i}.ln2", h, [_ln(blk.ln2)])
-            u = b.nonlinear(f"block{i}.gelu", b.linear(f"block{i}.ff1", a, blk.ff1), [("gelu", {})])
-            h = b.add(f"block{i}.res2", b.linear(f"block{i}.ff2", u, blk.ff2), h)
-        pooled = b.nonlinear("ln_f.pool", h, [_ln(model.ln_f), ("meanpool", {"min_count": 1.0})])
-        b.output(b.linear("head", pooled, model.head))
-        return Program(b.ops, frac_bits, "embed_tiny", {
-            "embed": model.embed.weight.detach().double(), "pos": model.pos.detach().double(),
-            "pad_id": model.pad_id})
+        return _compile_tiny(b, model, frac_bits, given)
     encoder = getattr(model, "encoder", None)
     if encoder is not None and hasattr(encoder, "embeddings") and hasattr(model, "head"):
-        return _compile_bert(b, model, encoder, frac_bits)
+        return _compile_bert(b, model, encoder, frac_bits, given)
     raise ValueError(f"no share protocol for model {type(model).__name__}; supported: MLP, DigitsCNN, "
-                     "TinyTransformer, a BERT encoder with a linear head (MiniLMClassifier)")
+                     "TinyTransformer, a BERT encoder with a linear head (MiniLMClassifier), their EE forms")
 
 
-def _compile_bert(b: Builder, model: nn.Module, enc: nn.Module, frac_bits: int) -> Program:
+#: Element-wise modules a chain may hold between linear layers (applied on opened values).
+ELEMENTWISE = (nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.AvgPool2d, nn.MaxPool2d, nn.Flatten, nn.Identity,
+               nn.Dropout)
+
+
+def _compile_chain(b: Builder, gm: nn.Module, frac_bits: int) -> Program:
+    """A straight chain: each graph node consumes the previous one (MLP, CNN and their EE forms)."""
+    import operator
+
+    mods = dict(gm.named_modules())
+    h = "x"
+    pending: list[tuple[str, dict[str, Any]]] = []
+    prev = None
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            prev = node
+            continue
+        if node.op == "output":
+            break
+        args = [a for a in node.args if hasattr(a, "op")]
+        if args and args[0] is not prev:
+            raise ValueError(f"graph node {node.name} is not a straight chain; no share protocol for it")
+        prev = node
+        if node.op == "call_module" and isinstance(mods[node.target], (nn.Linear, nn.Conv2d)):
+            if pending:
+                h = b.nonlinear(pending[0][1]["name"], h, pending)
+                pending = []
+            m = mods[node.target]
+            h = b.linear(str(node.target), h, m) if isinstance(m, nn.Linear) else b.conv(str(node.target), h, m)
+        elif node.op == "call_module" and isinstance(mods[node.target], ELEMENTWISE):
+            pending.append(("module", {"module": mods[node.target], "name": str(node.target)}))
+        elif node.target in (torch.flatten, "flatten", operator.getitem) or str(node.target) == "flatten":
+            start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 1)
+            pending.append(("flatten", {"start_dim": start, "name": node.name}))
+        else:
+            raise ValueError(f"graph node {node.name} ({node.op} {node.target}) has no share protocol")
+    if pending:
+        h = b.nonlinear(pending[0][1]["name"], h, pending)
+    b.output(h)
+    return Program(b.ops, frac_bits)
+
+
+def _compile_tiny(b: Builder, model: nn.Module, frac_bits: int, given: bool) -> Program:
+    h = "x"
+    for i, blk in enumerate(model.blocks):
+        a = b.nonlinear(f"block{i}.ln1", h, [_ln(blk.ln1)])
+        att = blk.attn
+        ctx = b.attention(f"block{i}.attn", a, att.q, att.k, att.v, att.n_heads)
+        h = b.add(f"block{i}.res1", b.linear(f"block{i}.attn.o", ctx, att.o), h)
+        a = b.nonlinear(f"block{i}.ln2", h, [_ln(blk.ln2)])
+        u = b.nonlinear(f"block{i}.gelu", b.linear(f"block{i}.ff1", a, blk.ff1), [("gelu", {})])
+        h = b.add(f"block{i}.res2", b.linear(f"block{i}.ff2", u, blk.ff2), h)
+    pooled = b.nonlinear("ln_f.pool", h, [_ln(model.ln_f), ("meanpool", {"min_count": 1.0})])
+    b.output(b.linear("head", pooled, model.head))
+    if given:
+        return Program(b.ops, frac_bits, "given")
+    return Program(b.ops, frac_bits, "embed_tiny", {
+        "embed": model.embed.weight.detach().double(), "pos": model.pos.detach().double(),
+        "pad_id": model.pad_id})
+
+
+def _compile_bert(b: Builder, model: nn.Module, enc: nn.Module, frac_bits: int, given: bool) -> Program:
     emb = enc.embeddings
-    h = b.nonlinear("embeddings.ln", "x", [_ln(emb.LayerNorm)])
+    h = "x" if given else b.nonlinear("embeddings.ln", "x", [_ln(emb.LayerNorm)])
     layers = list(enc.encoder.layer)
     for i, layer in enumerate(layers):
         sa = layer.attention.self
@@ -336,6 +385,8 @@ def _compile_bert(b: Builder, model: nn.Module, enc: nn.Module, frac_bits: int) 
             steps += [("meanpool", {"min_count": 1e-9}), ("normalize", {})]
         h = b.nonlinear(f"layer{i}.ln2" + (".pool" if i == len(layers) - 1 else ""), t2, steps)
     b.output(b.linear("head", h, model.head))
+    if given:
+        return Program(b.ops, frac_bits, "given")
     return Program(b.ops, frac_bits, "embed_bert", {
         "word": emb.word_embeddings.weight.detach().double(),
         "pos": emb.position_embeddings.weight.detach().double(),
@@ -345,9 +396,12 @@ def _compile_bert(b: Builder, model: nn.Module, enc: nn.Module, frac_bits: int) 
 
 # ---- the client's own part and the reference execution ----------------------------------------
 
-def client_input(program: Program, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def client_input(program: Program, x: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(real tensor the client shares, key-padding mask or None) from the (EE-transformed) input."""
     p = program.pre_params
+    if program.pre == "given":  # EE with client_embeds: (hidden states, keep mask)
+        h, keep = x
+        return h.double(), keep.bool()
     if program.pre == "identity":
         return x.double(), None
     keep = x != p["pad_id"]
@@ -372,7 +426,7 @@ def local_op(op: Local, x: torch.Tensor, frac_bits: int) -> torch.Tensor:
     raise ValueError(f"unknown local op {op.fn!r}")
 
 
-def run_plain(program: Program, x: torch.Tensor) -> torch.Tensor:
+def run_plain(program: Program, x: Any) -> torch.Tensor:
     """Execute on reals with the program's fixed-point weights; records every value's shape."""
     f = program.frac_bits
     h, keep = client_input(program, x)
