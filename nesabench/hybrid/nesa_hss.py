@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from typing import Any
 
 import torch
 
 from nesabench.hybrid.nodes import DEFAULT_TIMEOUT_S, NodeCluster
-from nesabench.hybrid.program import Conv, Linear, Program, compile_model, run_plain
+from nesabench.hybrid.program import Program, compile_model, run_plain
 from nesabench.hybrid.protocol import InferRequest, ProtocolConfig, ShareClient
 from nesabench.pipeline import PartyView, Unsupported
 
@@ -107,10 +108,6 @@ class NesaHSSPipeline:
         except ValueError as err:
             raise Unsupported(str(err)) from err
 
-    def stale_weights(self, program: Program) -> dict[str, Linear | Conv]:
-        """Hook for nesa_hybrid's stale-weight tamper; none here."""
-        return {}
-
     def prepare(self, workload: Any) -> None:
         example = workload.dataset.x_test[:2]
         model = self.ee.prepare(workload.copy_model().eval(), example)
@@ -122,10 +119,9 @@ class NesaHSSPipeline:
             run_plain(program, self.ee.encrypt(example))  # every value's shape
         self.program = program
         self.close()
-        self.cluster = NodeCluster(self.cfg.nodes, **self.cluster_args)
+        self.cluster = NodeCluster(self.cfg.nodes * self.cfg.replicas, **self.cluster_args)
         self.cluster.start()
-        self.client = ShareClient(self.cluster.channel, program, self.cfg, self.pool_samples,
-                                  self.stale_weights(program))
+        self.client = ShareClient(self.cluster.channel, program, self.cfg, self.pool_samples)
         try:
             self.client.setup()
         except Exception as err:
@@ -140,6 +136,7 @@ class NesaHSSPipeline:
             raise RuntimeError("prepare() must run before infer()")
         t0 = time.perf_counter()
         xe = self.ee.encrypt(x)
+        req.seed = secrets.randbits(63)
         try:
             out = self.client.infer(xe, req)
         except Exception as err:

@@ -30,6 +30,11 @@ class Linear:
     dst: str
     weight: torch.Tensor
     bias: torch.Tensor | None
+    #: W^T laid out contiguously (int64 matmul is ~3x faster on it); made where the op runs.
+    weight_t: torch.Tensor | None = field(default=None, repr=False)
+
+    def prepare(self) -> None:
+        self.weight_t = self.weight.T.contiguous()
 
 
 @dataclass
@@ -296,7 +301,8 @@ def compile_model(model: nn.Module, frac_bits: int) -> Program:
     given = False
     if type(model).__name__ in ("EETinyNode", "EEMiniLMNode"):
         if not getattr(model, "client_embeds", False):
-            raise ValueError("secret-shared EE needs the client to embed (encrypt_model(..., client_embeds=True))")
+            raise ValueError("secret-shared EE needs the client to embed "
+                             "(encrypt_model(..., client_embeds=True))")
         model, given = model.model, True
     if isinstance(model, M.TinyTransformer):
         return _compile_tiny(b, model, frac_bits, given)
@@ -335,7 +341,8 @@ def _compile_chain(b: Builder, gm: nn.Module, frac_bits: int) -> Program:
                 h = b.nonlinear(pending[0][1]["name"], h, pending)
                 pending = []
             m = mods[node.target]
-            h = b.linear(str(node.target), h, m) if isinstance(m, nn.Linear) else b.conv(str(node.target), h, m)
+            name = str(node.target)
+            h = b.linear(name, h, m) if isinstance(m, nn.Linear) else b.conv(name, h, m)
         elif node.op == "call_module" and isinstance(mods[node.target], ELEMENTWISE):
             pending.append(("module", {"module": mods[node.target], "name": str(node.target)}))
         elif node.target in (torch.flatten, "flatten", operator.getitem) or str(node.target) == "flatten":

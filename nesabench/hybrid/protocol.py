@@ -10,6 +10,7 @@ Every message goes through ``nodes.Channel``, which counts bytes and rounds.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +48,12 @@ class ProtocolConfig:
     truncation: str = "dealer"
     frac_bits: int = 16
     trunc_bound_bits: int = 46
+    #: Copies of the whole k-node group fed identical messages (consensus by commitments); 1 = none.
+    replicas: int = 1
 
     def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {self.replicas}")
         if self.nonlinear not in NONLINEAR_MODES:
             raise ValueError(f"nonlinear must be one of {NONLINEAR_MODES}, got {self.nonlinear!r}")
         if self.truncation not in TRUNCATION_MODES:
@@ -80,6 +85,8 @@ class InferRequest:
     fault: tuple[int, int] | None = None
     #: Keep each node's linear-layer inputs/outputs (for Freivalds checks) until the next call.
     keep_linear: bool = False
+    #: Seed of node0's re-sharing in reveal_permuted mode, the same for every replica group.
+    seed: int = 0
 
 
 def dealt_shapes(program: Program, cfg: ProtocolConfig) -> dict[str, list[tuple[int, ...]]]:
@@ -141,7 +148,7 @@ class Pool:
 def linear_share(op: Linear | Conv, x: torch.Tensor, party: int) -> torch.Tensor:
     """A node's local share of a linear layer (bias added by node0 only)."""
     if isinstance(op, Linear):
-        y = x @ op.weight.T
+        y = x @ (op.weight_t if op.weight_t is not None else op.weight.T)
         if op.bias is not None and party == 0:
             y = y + op.bias
         return y
@@ -153,7 +160,17 @@ def linear_share(op: Linear | Conv, x: torch.Tensor, party: int) -> torch.Tensor
     return y
 
 
-def tampered(y: torch.Tensor, t: Tamper, x: torch.Tensor, stale: Linear | Conv | None, party: int,
+def stale_version(op: Linear | Conv, magnitude: float, gen: torch.Generator) -> Linear | Conv:
+    """An older copy of a layer's weights, simulated as W + N(0, (magnitude * std W)^2)."""
+    w = op.weight.double()
+    noisy = w + torch.randn(w.shape, generator=gen, dtype=torch.float64) * magnitude * w.std()
+    out = type(op)(**{**vars(op), "weight": torch.round(noisy).long()})
+    if isinstance(out, Linear):
+        out.prepare()
+    return out
+
+
+def tampered(y: torch.Tensor, t: Tamper, x: torch.Tensor, op: Linear | Conv, party: int,
              frac_bits: int, gen: torch.Generator) -> torch.Tensor:
     """What a cheating node returns instead of its honest share ``y``."""
     scale = int(max(1, round(t.magnitude * 2 ** (2 * frac_bits))))
@@ -165,9 +182,7 @@ def tampered(y: torch.Tensor, t: Tamper, x: torch.Tensor, stale: Linear | Conv |
         return out.reshape(y.shape)
     if t.mode == "skip":
         return torch.zeros_like(y)
-    if stale is None:
-        raise ValueError("tamper.mode=stale needs stale weights")
-    return linear_share(stale, x, party)
+    return linear_share(stale_version(op, t.magnitude, gen), x, party)
 
 
 class NodeServer:
@@ -175,10 +190,8 @@ class NodeServer:
 
     def __init__(self, ch: Channel):
         self.ch = ch
-        self.j = ch.rank - 1
         self.program: Program | None = None
         self.cfg: ProtocolConfig | None = None
-        self.stale: dict[str, Linear | Conv] = {}
         self.pool = Pool()
         self.views: list[tuple[str, str, Any]] = []
         self.linear_io: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -190,7 +203,10 @@ class NodeServer:
             if cmd == "stop":
                 return
             if cmd == "program":
-                self.program, self.cfg, self.stale = arg
+                self.program, self.cfg = arg
+                for op in self.program.ops:
+                    if isinstance(op, Linear):
+                        op.prepare()
             elif cmd == "deal":
                 self.pool.add(arg)
             elif cmd == "infer":
@@ -210,13 +226,17 @@ class NodeServer:
         return self.ch.recv_shape(reply_shape, dst_rank)
 
     def infer(self, req: InferRequest) -> None:
-        p, cfg, ch, j, k = self.program, self.cfg, self.ch, self.j, self.cfg.nodes
+        p, cfg, ch = self.program, self.cfg, self.ch
         assert p is not None and cfg is not None
+        k = cfg.nodes
+        j, group = (ch.rank - 1) % k, (ch.rank - 1) // k
+        lead = 1 + group * k  # this group's node0
         f, B = cfg.frac_bits, req.batch
         ch.traffic = Traffic()
         t0 = time.perf_counter()
         shp = {name: (B, *s) for name, s in p.shapes.items()}
         self.views, self.linear_io = [], []
+        output_digest = ""
         ch.round()
         vals = {"x": ch.recv_shape(shp["x"], 0)}
         self.views.append(("share", "input", vals["x"]))
@@ -224,19 +244,25 @@ class NodeServer:
         if cfg.nonlinear == "reveal_permuted" and j == 0 and p.pre != "identity":
             keep = ch.recv_shape((B, p.shapes["x"][0]), 0, torch.uint8).bool()
             self.views.append(("permuted_activation", "key_padding_mask", keep.float()))
-        others = [r for r in range(1, k + 1) if r != ch.rank]
+        others = [r for r in range(lead, lead + k) if r != ch.rank]
+        reshare_gen = torch.Generator().manual_seed(req.seed)
+        transcript = hashlib.sha256()
         n_linear = 0
+        op_s: dict[str, float] = {}
         for idx, op in enumerate(p.ops):
+            t_op = time.perf_counter()
             if req.fault is not None and req.fault == (j, idx):
                 raise RuntimeError(f"injected fault at op {idx} ({op.name})")
             if isinstance(op, Linear | Conv):
                 x = vals[op.src]
                 y = linear_share(op, x, j)
                 t = req.tamper
-                if t is not None and t.node == j and t.layer == n_linear:
-                    y = tampered(y, t, x, self.stale.get(op.name), j, f, self.gen)
+                if t is not None and t.node == j and group == 0 and t.layer == n_linear:
+                    y = tampered(y, t, x, op, j, f, self.gen)
                 if req.keep_linear:
                     self.linear_io.append((x, y))
+                    transcript.update(x.numpy().tobytes())
+                    transcript.update(y.numpy().tobytes())
                 vals[op.dst] = y
                 n_linear += 1
             elif isinstance(op, Local):
@@ -268,7 +294,7 @@ class NodeServer:
                         self.views.append(("share", f"{op.name}.opened@node0", c))
                         out = S.trunc_finish(c, pair, 0, f, cfg.trunc_bound_bits)
                     else:
-                        ch.exchange({1: m}, {})
+                        ch.exchange({lead: m}, {})
                         out = S.trunc_finish(None, pair, j, f, cfg.trunc_bound_bits)
                 else:
                     out = self._to_peer(flat, 0, tuple(flat.shape))
@@ -283,16 +309,16 @@ class NodeServer:
                 if cfg.nonlinear == "client":
                     y = self._to_peer(x, 0, shp[op.dst])
                 elif j != 0:
-                    y = self._to_peer(x, 1, shp[op.dst])
+                    y = self._to_peer(x, lead, shp[op.dst])
                 else:
                     ch.round()
                     got = ch.exchange({}, {r: tuple(x.shape) for r in others})
                     opened = ring.decode(x + sum(got.values()), op.src_frac)
                     self.views.append(("permuted_activation", op.name, opened.float()))
                     real = apply_steps(opened, op.steps, keep)
-                    parts = S.share(ring.encode(real, f), k, self.gen)
+                    parts = S.share(ring.encode(real, f), k, reshare_gen)
                     ch.round()
-                    ch.exchange({r: parts[r - 1] for r in others}, {})
+                    ch.exchange({r: parts[r - lead] for r in others}, {})
                     y = parts[0]
                 if not (cfg.nonlinear == "reveal_permuted" and j == 0):
                     self.views.append(("share", op.name, y))
@@ -300,32 +326,44 @@ class NodeServer:
             elif isinstance(op, Output):
                 ch.round()
                 ch.send(vals[op.src], 0)
-        stats = {**ch.traffic.as_dict(), "compute_s": time.perf_counter() - t0}
+                output_digest = hashlib.sha256(vals[op.src].numpy().tobytes()).hexdigest()
+            kind = type(op).__name__
+            op_s[kind] = op_s.get(kind, 0.0) + time.perf_counter() - t_op
+        stats = {**ch.traffic.as_dict(), "wall_s": time.perf_counter() - t0, "op_s": op_s,
+                 "output_commitment": output_digest,
+                 "transcript_commitment": transcript.hexdigest() if req.keep_linear else None}
         ch.send_object(stats, 0)
 
 
 class ShareClient:
     """The client (rank 0): shares inputs, deals randomness, runs client-side steps, decodes."""
 
-    def __init__(self, ch: Channel, program: Program, cfg: ProtocolConfig, pool_samples: int,
-                 stale: dict[str, Linear | Conv] | None = None):
+    def __init__(self, ch: Channel, program: Program, cfg: ProtocolConfig, pool_samples: int):
         self.ch, self.program, self.cfg = ch, program, cfg
         self.pool_samples = pool_samples
         self.gen = ring.csprng()
         self.available = 0
-        self.stale = stale or {}
         self.deal_s = 0.0
         self.deal_bytes = 0
+        self.disagreements = 0
         self.last: dict[str, Any] = {}
 
     @property
     def node_ranks(self) -> list[int]:
-        return list(range(1, self.cfg.nodes + 1))
+        """Every node process: replica group g holds ranks 1 + g*k .. (g+1)*k."""
+        return list(range(1, self.cfg.nodes * self.cfg.replicas + 1))
+
+    def role(self, rank: int) -> int:
+        return (rank - 1) % self.cfg.nodes
+
+    def _to_groups(self, parts: list[torch.Tensor]) -> dict[int, torch.Tensor]:
+        """The same share for role j in every replica group."""
+        return {r: parts[self.role(r)] for r in self.node_ranks}
 
     def setup(self) -> None:
         nodes_program = self.program.for_nodes()
         for r in self.node_ranks:
-            self.ch.send_object(("program", (nodes_program, self.cfg, self.stale)), r)
+            self.ch.send_object(("program", (nodes_program, self.cfg)), r)
         self.deal(self.pool_samples)
 
     def deal(self, samples: int) -> None:
@@ -334,19 +372,23 @@ class ShareClient:
             return
         t0 = time.perf_counter()
         sent = self.ch.traffic.bytes_sent
-        for r, part in zip(self.node_ranks, deal(self.program, self.cfg, samples, self.gen), strict=True):
-            self.ch.send_object(("deal", part), r)
+        parts = deal(self.program, self.cfg, samples, self.gen)
+        for r in self.node_ranks:
+            self.ch.send_object(("deal", parts[self.role(r)]), r)
         self.available += samples
         self.deal_s += time.perf_counter() - t0
         self.deal_bytes += self.ch.traffic.bytes_sent - sent
 
     def _gather(self, shape: tuple[int, ...]) -> torch.Tensor:
         got = self.ch.exchange({}, {r: shape for r in self.node_ranks})
-        return S.reconstruct([got[r] for r in self.node_ranks])
+        k = self.cfg.nodes
+        for r in self.node_ranks[k:]:  # consensus: replicas must send bit-identical shares
+            if not torch.equal(got[r], got[1 + self.role(r)]):
+                self.disagreements += 1
+        return S.reconstruct([got[r] for r in self.node_ranks[:k]])
 
     def _reshare(self, x: torch.Tensor) -> None:
-        parts = S.share(x, self.cfg.nodes, self.gen)
-        self.ch.exchange(dict(zip(self.node_ranks, parts, strict=True)), {})
+        self.ch.exchange(self._to_groups(S.share(x, self.cfg.nodes, self.gen)), {})
 
     def infer(self, x: Any, req: InferRequest) -> torch.Tensor:
         p, cfg, ch = self.program, self.cfg, self.ch
@@ -358,6 +400,7 @@ class ShareClient:
             online_deal_s = self.deal_s - before
         self.available -= B
         ch.traffic = Traffic()
+        self.disagreements = 0
         client_s = 0.0
         t0 = time.perf_counter()
         for r in self.node_ranks:
@@ -367,9 +410,10 @@ class ShareClient:
         parts = S.share(ring.encode(real, f), cfg.nodes, self.gen)
         client_s += time.perf_counter() - t0
         ch.round()
-        ch.exchange(dict(zip(self.node_ranks, parts, strict=True)), {})
+        ch.exchange(self._to_groups(parts), {})
         if keep is not None and cfg.nonlinear == "reveal_permuted":
-            ch.send(keep.to(torch.uint8), 1)
+            for g in range(cfg.replicas):
+                ch.send(keep.to(torch.uint8), 1 + g * cfg.nodes)
         shp = {name: (B, *s) for name, s in p.shapes.items()}
         out = None
         for op in p.ops:
@@ -394,9 +438,12 @@ class ShareClient:
                 ch.round()
                 out = ring.decode(self._gather(shp[op.src]), op.src_frac)
         node_stats = [ch.recv_object(r) for r in self.node_ranks]
+        for r in self.node_ranks[cfg.nodes:]:
+            if node_stats[r - 1]["output_commitment"] != node_stats[self.role(r)]["output_commitment"]:
+                self.disagreements += 1
         self.last = {"client": {**ch.traffic.as_dict(), "header_bytes": header, "client_s": client_s,
                                 "online_deal_s": online_deal_s, "wall_s": time.perf_counter() - t0},
-                     "nodes": node_stats}
+                     "nodes": node_stats, "disagreements": self.disagreements}
         if out is None:
             raise RuntimeError("program produced no output")
         return out
