@@ -109,14 +109,15 @@ def test_program_matches_model(name):
     assert (out - ref).abs().max() < 1e-2
 
 
-@pytest.mark.parametrize(("workload", "nodes", "nonlinear"), [
-    ("mlp_cancer", 2, "client"),
-    pytest.param("mlp_cancer", 3, "reveal_permuted", marks=pytest.mark.slow),
-    pytest.param("cnn_digits", 2, "client", marks=pytest.mark.slow),
-    pytest.param("tiny_transformer", 2, "client", marks=pytest.mark.slow),
-    ("tiny_transformer", 3, "reveal_permuted")])
-def test_nodes_agree_with_plaintext_and_leave_nothing(run, workload, nodes, nonlinear):
-    rec = run(f"workload={workload}", "technique=nesa_hss", "technique.ee=false", f"technique.nodes={nodes}",
+@pytest.mark.parametrize(("workload", "nodes", "nonlinear", "extra"), [
+    ("mlp_cancer", 2, "client", "technique.ee=false"),
+    pytest.param("mlp_cancer", 3, "reveal_permuted", "technique.ee=true", marks=pytest.mark.slow),
+    pytest.param("cnn_digits", 2, "client", "technique.ee=true", marks=pytest.mark.slow),
+    pytest.param("tiny_transformer", 2, "client", "technique.ee=true", marks=pytest.mark.slow),
+    ("tiny_transformer", 3, "reveal_permuted", "technique.ee=true"),
+    ("tiny_transformer", 2, "client", "technique.weights=shared")])
+def test_nodes_agree_with_plaintext_and_leave_nothing(run, workload, nodes, nonlinear, extra):
+    rec = run(f"workload={workload}", "technique=nesa_hss", extra, f"technique.nodes={nodes}",
               f"technique.nonlinear={nonlinear}", "harness.eval_samples=16", "harness.repeats=2",
               "harness.leakage=false")
     assert rec.status == "ok", rec.reason

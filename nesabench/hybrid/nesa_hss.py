@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from nesabench.hybrid.nodes import DEFAULT_TIMEOUT_S, NodeCluster
-from nesabench.hybrid.program import Program, compile_model, run_plain
+from nesabench.hybrid.program import Conv, Program, compile_model, run_plain
 from nesabench.hybrid.protocol import InferRequest, ProtocolConfig, ShareClient
 from nesabench.pipeline import PartyView, Unsupported
 
@@ -78,9 +78,8 @@ class NesaHSSPipeline:
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_eval_samples: int | None = None,
                  fault: list[int] | None = None):
         self.cfg = ProtocolConfig(nodes=int(nodes), nonlinear=nonlinear, truncation=truncation,
-                                  frac_bits=int(frac_bits), trunc_bound_bits=int(trunc_bound_bits))
-        if weights not in ("permuted", "shared"):
-            raise ValueError(f"weights must be 'permuted' (public EE weights) or 'shared', got {weights!r}")
+                                  frac_bits=int(frac_bits), trunc_bound_bits=int(trunc_bound_bits),
+                                  weights=weights)
         if views not in VIEW_MODES:
             raise ValueError(f"views must be one of {VIEW_MODES}, got {views!r}")
         if int(nodes) < 2:
@@ -101,12 +100,13 @@ class NesaHSSPipeline:
 
     # -- seam --------------------------------------------------------------------------------
     def check(self, workload: Any) -> None:
-        if self.weights == "shared":
-            raise Unsupported("weights: shared (Beaver products for every linear layer) is not built yet")
         try:
-            compile_model(workload.model, self.cfg.frac_bits)
+            program = compile_model(workload.model, self.cfg.frac_bits)
         except ValueError as err:
             raise Unsupported(str(err)) from err
+        if self.weights == "shared" and any(isinstance(op, Conv) for op in program.ops):
+            raise Unsupported("weights: shared covers linear layers only; a convolution with shared weights "
+                              "(im2col on shares, then a Beaver product) is not built")
 
     def prepare(self, workload: Any) -> None:
         example = workload.dataset.x_test[:2]
@@ -162,7 +162,7 @@ class NesaHSSPipeline:
                 if self.view_mode == "inputs" and layer != "input" and kind == "share":
                     continue
                 out.append(PartyView(f"node{j}", kind, layer, payload,
-                                     meta={"frac_bits": self.cfg.frac_bits, "weights": "permuted"}))
+                                     meta={"frac_bits": self.cfg.frac_bits, "weights": self.weights}))
         return out
 
     def metrics(self) -> dict[str, Any]:

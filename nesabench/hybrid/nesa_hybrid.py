@@ -22,7 +22,7 @@ from nesabench.hybrid.commitments import transcript_commitment
 from nesabench.hybrid.nesa_hss import NesaHSSPipeline
 from nesabench.hybrid.program import Conv, Linear
 from nesabench.hybrid.protocol import TAMPER_MODES, InferRequest, Tamper
-from nesabench.pipeline import PartyView, VerifyResult
+from nesabench.pipeline import PartyView, Unsupported, VerifyResult
 
 
 @dataclass
@@ -75,6 +75,13 @@ class NesaHybridPipeline(NesaHSSPipeline):
         self.verify_times: list[float] = []
         self.verify_bytes: list[int] = []
         self.commit_views: list[PartyView] = []
+
+    def check(self, workload: Any) -> None:
+        if self.weights == "shared":
+            raise Unsupported("nesa_hybrid checks each node's linear layers with Freivalds against public "
+                              "(EE-permuted) weights; with weights: shared the node's share of W is not "
+                              "public, and checking Beaver-based layers is not built")
+        super().check(workload)
 
     def prepare(self, workload: Any) -> None:
         super().prepare(workload)

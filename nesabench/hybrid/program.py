@@ -118,9 +118,14 @@ class Program:
     #: Per-sample shape of every value, filled by ``run_plain``.
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
-    def for_nodes(self) -> Program:
-        """What the nodes receive: everything but the client's embedding tables."""
-        return Program(self.ops, self.frac_bits, self.pre, {}, dict(self.shapes))
+    def for_nodes(self, strip_weights: bool = False) -> Program:
+        """What the nodes receive: everything but the client's embedding tables (and, when the
+        weights are secret-shared, every linear layer's weights)."""
+        ops = self.ops
+        if strip_weights:
+            ops = [Linear(op.name, op.src, op.dst, torch.empty(0, dtype=torch.int64), None)
+                   if isinstance(op, Linear) else op for op in ops]
+        return Program(ops, self.frac_bits, self.pre, {}, dict(self.shapes))
 
     def linear_flops(self) -> float:
         """Multiply-adds x2 of the linear maps and Beaver products, per sample."""

@@ -50,8 +50,12 @@ class ProtocolConfig:
     trunc_bound_bits: int = 46
     #: Copies of the whole k-node group fed identical messages (consensus by commitments); 1 = none.
     replicas: int = 1
+    #: permuted: EE weights public to the nodes; shared: weights secret-shared by the model owner.
+    weights: str = "permuted"
 
     def __post_init__(self) -> None:
+        if self.weights not in ("permuted", "shared"):
+            raise ValueError(f"weights must be 'permuted' or 'shared', got {self.weights!r}")
         if self.replicas < 1:
             raise ValueError(f"replicas must be >= 1, got {self.replicas}")
         if self.nonlinear not in NONLINEAR_MODES:
@@ -97,6 +101,8 @@ def dealt_shapes(program: Program, cfg: ProtocolConfig) -> dict[str, list[tuple[
             out[op.name] = [program.shapes[op.a], program.shapes[op.b]]
         elif isinstance(op, Trunc) and cfg.truncation == "dealer":
             out[op.name] = [(sum(_numel(program.shapes[s]) for s in op.srcs),)]
+        elif isinstance(op, Linear) and cfg.weights == "shared":
+            out[op.name] = [program.shapes[op.src], program.shapes[op.dst], ()]
     return out
 
 
@@ -107,11 +113,22 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def deal(program: Program, cfg: ProtocolConfig, samples: int, gen: torch.Generator) -> list[dict[str, list]]:
-    """The dealer's offline phase: every node's shares of triples and truncation pairs."""
+def deal(program: Program, cfg: ProtocolConfig, samples: int, gen: torch.Generator,
+         weight_masks: dict[str, torch.Tensor] | None = None) -> list[dict[str, list]]:
+    """The dealer's offline phase: every node's shares of triples and truncation pairs.
+
+    Shared weights reuse one mask B per layer (W^T - B is opened once at setup): per sample the
+    dealer gives A and C = A @ B.
+    """
     per_node: list[dict[str, list]] = [{} for _ in range(cfg.nodes)]
     for name, shapes in dealt_shapes(program, cfg).items():
-        if len(shapes) == 2:
+        if len(shapes) == 3:
+            a = ring.uniform((samples, *shapes[0]), gen)
+            c = a @ (weight_masks or {})[name]
+            pairs = zip(S.share(a, cfg.nodes, gen), S.share(c, cfg.nodes, gen), strict=True)
+            for j, (aj, cj) in enumerate(pairs):
+                per_node[j][name] = [aj, cj]
+        elif len(shapes) == 2:
             parts = S.deal_triples((samples, *shapes[0]), (samples, *shapes[1]), cfg.nodes, gen)
             for j, t in enumerate(parts):
                 per_node[j][name] = [t.a, t.b, t.c]
@@ -194,6 +211,7 @@ class NodeServer:
         self.cfg: ProtocolConfig | None = None
         self.pool = Pool()
         self.views: list[tuple[str, str, Any]] = []
+        self.weight_shares: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
         self.linear_io: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.gen = ring.csprng()
 
@@ -205,8 +223,10 @@ class NodeServer:
             if cmd == "program":
                 self.program, self.cfg = arg
                 for op in self.program.ops:
-                    if isinstance(op, Linear):
+                    if isinstance(op, Linear) and op.weight.numel():
                         op.prepare()
+            elif cmd == "weight_shares":
+                self.weight_shares = arg
             elif cmd == "deal":
                 self.pool.add(arg)
             elif cmd == "infer":
@@ -224,6 +244,22 @@ class NodeServer:
         self.ch.send(t, dst_rank)
         self.ch.round()
         return self.ch.recv_shape(reply_shape, dst_rank)
+
+    def _shared_linear(self, op: Linear, x: torch.Tensor, batch: int, j: int,
+                       others: list[int]) -> torch.Tensor:
+        """X @ W^T with W secret-shared: open E = X - A, then E B_j + A_j F + C_j (+ E F, node0)."""
+        a, c = self.pool.take(op.name, batch)
+        b_j, f_pub, bias_j = self.weight_shares[op.name]
+        e = x - a
+        self.ch.round()
+        got = self.ch.exchange({r: e for r in others}, {r: tuple(e.shape) for r in others})
+        for r in others:
+            e = e + got[r]
+        self.views.append(("share", f"{op.name}.opened@node{j}", e))
+        y = e @ b_j + a @ f_pub + c
+        if j == 0:
+            y = y + e @ f_pub
+        return y if bias_j is None else y + bias_j
 
     def infer(self, req: InferRequest) -> None:
         p, cfg, ch = self.program, self.cfg, self.ch
@@ -253,7 +289,9 @@ class NodeServer:
             t_op = time.perf_counter()
             if req.fault is not None and req.fault == (j, idx):
                 raise RuntimeError(f"injected fault at op {idx} ({op.name})")
-            if isinstance(op, Linear | Conv):
+            if isinstance(op, Linear) and cfg.weights == "shared":
+                vals[op.dst] = self._shared_linear(op, vals[op.src], B, j, others)
+            elif isinstance(op, Linear | Conv):
                 x = vals[op.src]
                 y = linear_share(op, x, j)
                 t = req.tamper
@@ -346,6 +384,7 @@ class ShareClient:
         self.deal_s = 0.0
         self.deal_bytes = 0
         self.disagreements = 0
+        self.weight_masks: dict[str, torch.Tensor] = {}
         self.last: dict[str, Any] = {}
 
     @property
@@ -361,10 +400,31 @@ class ShareClient:
         return {r: parts[self.role(r)] for r in self.node_ranks}
 
     def setup(self) -> None:
-        nodes_program = self.program.for_nodes()
+        shared = self.cfg.weights == "shared"
+        nodes_program = self.program.for_nodes(strip_weights=shared)
         for r in self.node_ranks:
             self.ch.send_object(("program", (nodes_program, self.cfg)), r)
+        if shared:
+            self.share_weights()
         self.deal(self.pool_samples)
+
+    def share_weights(self) -> None:
+        """The model owner's setup for ``weights: shared``: mask B per layer, open W^T - B once."""
+        per_node: list[dict[str, tuple]] = [{} for _ in range(self.cfg.nodes)]
+        for op in self.program.ops:
+            if not isinstance(op, Linear):
+                continue
+            w_t = op.weight.T.contiguous()
+            b = ring.uniform(tuple(w_t.shape), self.gen)
+            self.weight_masks[op.name] = b
+            f_pub = w_t - b
+            b_parts = S.share(b, self.cfg.nodes, self.gen)
+            bias_parts = (S.share(op.bias, self.cfg.nodes, self.gen) if op.bias is not None
+                          else [None] * self.cfg.nodes)
+            for j in range(self.cfg.nodes):
+                per_node[j][op.name] = (b_parts[j], f_pub, bias_parts[j])
+        for r in self.node_ranks:
+            self.ch.send_object(("weight_shares", per_node[self.role(r)]), r)
 
     def deal(self, samples: int) -> None:
         if samples <= 0 or not dealt_shapes(self.program, self.cfg):
@@ -372,7 +432,7 @@ class ShareClient:
             return
         t0 = time.perf_counter()
         sent = self.ch.traffic.bytes_sent
-        parts = deal(self.program, self.cfg, samples, self.gen)
+        parts = deal(self.program, self.cfg, samples, self.gen, self.weight_masks)
         for r in self.node_ranks:
             self.ch.send_object(("deal", parts[self.role(r)]), r)
         self.available += samples
