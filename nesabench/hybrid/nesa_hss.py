@@ -179,8 +179,8 @@ class NesaHSSPipeline:
         out["bytes_sent.client"] = round(sum(c["client"]["bytes_sent"] for c in calls) / len(calls))
         out["bytes_recv.client"] = round(sum(c["client"]["bytes_recv"] for c in calls) / len(calls))
         out["rounds.client"] = round(sum(c["client"]["rounds"] for c in calls) / len(calls))
-        total = sum(c["client"]["bytes_sent"] + c["client"]["bytes_recv"]
-                    + sum(n["bytes_sent"] for n in c["nodes"]) for c in calls)
+        # Every byte on the wire once: what each party sent (replicas included).
+        total = sum(c["client"]["bytes_sent"] + sum(n["bytes_sent"] for n in c["nodes"]) for c in calls)
         out["bytes_per_inference"] = round(total / len(calls))
         out["bytes_per_sample"] = round(total / per_sample)
         out["rounds_per_inference"] = max(out[f"rounds.{n}"] for n in [*node_keys, "client"])
