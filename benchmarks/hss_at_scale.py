@@ -63,6 +63,28 @@ def int64_gemv_s(rows: int, cols: int, reps: int = 5) -> tuple[float, float]:
     return ti, (time.perf_counter() - t0) / reps
 
 
+def linear_paths_s(rows: int = 16, inner: int = 384, cols: int = 1536, reps: int = 10) -> dict[str, float]:
+    """A linear layer on ring elements three ways (one thread): int64 matmul on W^T laid out
+    contiguously, on a strided W.T view, and four 16-bit limbs through float64 matmuls."""
+    from nesabench.hybrid import ring
+
+    torch.set_num_threads(1)
+    x = torch.randint(-2**62, 2**62, (rows, inner))
+    w = torch.randint(-2**20, 2**20, (cols, inner))
+    wt, wd = w.T.contiguous(), w.T.contiguous().double()
+    paths = {"int64_contiguous": lambda: x @ wt, "int64_strided": lambda: x @ w.T,
+             "float64_limbs": lambda: ring.linear_map(x, lambda t: t @ wd, float(w.abs().sum(1).max())),
+             "float32_plaintext": lambda: x.float() @ wt.float()}
+    assert torch.equal(paths["int64_contiguous"](), paths["float64_limbs"]())
+    out = {}
+    for name, fn in paths.items():
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        out[name] = (time.perf_counter() - t0) / reps
+    return out
+
+
 def main(record_path: str) -> dict:
     rec = json.loads(Path(record_path).read_text())
     d = {**rec, **rec.get("extra", {})}
@@ -99,6 +121,7 @@ def main(record_path: str) -> dict:
         "llama_node_compute_s_per_token_int64": compute_token,
         "llama_plaintext_compute_s_per_token_f32": lin_f32 * LLAMA["layers"],
         "links": {},
+        "linear_paths_s_16x384x1536": linear_paths_s(),
     }
     for name, bw, rtt in LINKS:
         wire = bytes_token / bw
