@@ -58,7 +58,7 @@ def test_commitments_bind_and_consensus_flags_a_disagreeing_replica():
     assert consensus([digest, digest, "x"]) == (False, digest)
 
 
-@pytest.mark.parametrize("replicas", [1, 2])
+@pytest.mark.parametrize("replicas", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_harness_records_detection_of_every_tamper_mode_and_no_false_alarm(run, replicas):
     rec = run("workload=mlp_cancer", "technique=nesa_hybrid", "technique.ee=false",
               f"technique.replicas={replicas}", "technique.tamper.trials=2", "technique.honest_trials=2",

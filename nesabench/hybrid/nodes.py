@@ -154,6 +154,10 @@ def _kill(procs: list[Any]) -> None:
             p.join(2)
 
 
+#: The cluster this process is the client of, if any (a process can be in one group at a time).
+_active: weakref.ref | None = None
+
+
 class NodeFailure(RuntimeError):
     """A node raised (or died); the message names the node and its error."""
 
@@ -181,8 +185,16 @@ class NodeCluster:
         return [p.pid for p in self.procs if p.pid is not None]
 
     def start(self) -> None:
+        global _active
+        previous = _active() if _active is not None else None
+        if previous is not None and previous is not self:
+            # One group per process: a cluster still alive here belongs to an earlier run (e.g. a
+            # pipeline not yet collected in a multirun sweep); stop it rather than fail this run.
+            log.warning("closing a node cluster left over from an earlier run")
+            previous.close()
         if dist.is_initialized():
             raise RuntimeError("a torch.distributed group is already active in this process; close it first")
+        _active = weakref.ref(self)
         if self.launch == "local":
             import multiprocessing as mp
 
