@@ -74,7 +74,6 @@ class NesaHybridPipeline(NesaHSSPipeline):
         self.outcomes: dict[str, list[bool]] = {}
         self.verify_times: list[float] = []
         self.verify_bytes: list[int] = []
-        self.commit_views: list[PartyView] = []
 
     def check(self, workload: Any) -> None:
         if self.weights == "shared":
@@ -94,7 +93,15 @@ class NesaHybridPipeline(NesaHSSPipeline):
         return self.run(x, InferRequest(batch=len(x), fault=self.fault, keep_linear=True))
 
     def views(self) -> list[PartyView]:
-        return [*super().views(), *self.commit_views]
+        """The nodes' views, plus the commitments the verifier received for the last call."""
+        out = super().views()
+        if self.client is not None and self.client.last:
+            for j, stats in enumerate(self.client.last["nodes"][: self.cfg.nodes]):
+                for what in ("transcript_commitment", "output_commitment"):
+                    if stats.get(what):
+                        digest = bytes.fromhex(stats[what])
+                        out.append(PartyView("verifier", "proof", f"{what}.node{j}", digest))
+        return out
 
     # -- verification ------------------------------------------------------------------------
     def _check_last(self) -> tuple[bool, str]:
@@ -110,13 +117,10 @@ class NesaHybridPipeline(NesaHSSPipeline):
             raise self.cluster.fail(err) from err
         k = self.cfg.nodes
         nbytes = 0
-        self.commit_views = []
         for j in range(k):
             io = transcripts[j]
             nbytes += sum(t.numel() * 8 for pair in io for t in pair)
             committed = last["nodes"][j]["transcript_commitment"]
-            self.commit_views.append(PartyView("verifier", "proof", f"commitment.node{j}",
-                                               bytes.fromhex(committed)))
             if transcript_commitment(io) != committed:
                 problems.append(f"node{j} transcript does not match its commitment")
                 continue
