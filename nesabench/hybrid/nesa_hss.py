@@ -157,11 +157,14 @@ class NesaHSSPipeline:
         except Exception as err:
             raise self.cluster.fail(err) from err
         out = []
-        for j, items in enumerate(per_node):
+        k = self.cfg.nodes
+        for i, items in enumerate(per_node):
+            # Replica g >= 1 of node j holds the same shares as node j: a party of its own.
+            party = f"node{i % k}" if i < k else f"node{i % k}.replica{i // k}"
             for kind, layer, payload in items:
                 if self.view_mode == "inputs" and layer != "input" and kind == "share":
                     continue
-                out.append(PartyView(f"node{j}", kind, layer, payload,
+                out.append(PartyView(party, kind, layer, payload,
                                      meta={"frac_bits": self.cfg.frac_bits, "weights": self.weights}))
         return out
 
