@@ -187,3 +187,28 @@ def test_ctrl_c_leaves_no_node_behind(tmp_path: Path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_nodes_started_by_hand_join_a_remote_client_and_exit_cleanly():
+    """launch: remote: the same node entry point another machine would run, given the master address."""
+    from nesabench.hybrid.nesa_hss import NesaHSSPipeline
+    from nesabench.hybrid.nodes import free_port
+
+    port = free_port("127.0.0.1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), *sys.path])}
+    node = [sys.executable, "-m", "nesabench.hybrid.nodes", "--world", "3", "--master-addr", "127.0.0.1",
+            "--master-port", str(port)]
+    procs = [subprocess.Popen([*node, "--rank", str(r)], env=env) for r in (1, 2)]
+    try:
+        w = trained_workload("mlp_cancer")
+        p = NesaHSSPipeline(nodes=2, ee=False, launch="remote", master_port=port)
+        p.prepare(w)
+        x = w.dataset.x_test[:8]
+        with torch.no_grad():
+            assert (p.infer(x) - w.model(x)).abs().max() < 0.01
+        p.close()
+        assert [q.wait(60) for q in procs] == [0, 0]
+    finally:
+        for q in procs:
+            if q.poll() is None:
+                q.kill()

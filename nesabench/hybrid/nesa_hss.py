@@ -201,7 +201,7 @@ class NesaHSSPipeline:
     def close(self) -> None:
         if self.cluster is not None:
             try:
-                if self.client is not None and self.cluster.procs:
+                if self.client is not None and self.cluster.store is not None:
                     self.client.stop()
             except Exception:
                 pass
