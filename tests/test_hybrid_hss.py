@@ -115,7 +115,8 @@ def test_program_matches_model(name):
     pytest.param("cnn_digits", 2, "client", "technique.ee=true", marks=pytest.mark.slow),
     pytest.param("tiny_transformer", 2, "client", "technique.ee=true", marks=pytest.mark.slow),
     ("tiny_transformer", 3, "reveal_permuted", "technique.ee=true"),
-    ("tiny_transformer", 2, "client", "technique.weights=shared")])
+    ("tiny_transformer", 2, "client", "technique.weights=shared"),
+    ("tiny_transformer", 2, "client", "technique.attention=client")])
 def test_nodes_agree_with_plaintext_and_leave_nothing(run, workload, nodes, nonlinear, extra):
     rec = run(f"workload={workload}", "technique=nesa_hss", extra, f"technique.nodes={nodes}",
               f"technique.nonlinear={nonlinear}", "harness.eval_samples=16", "harness.repeats=2",

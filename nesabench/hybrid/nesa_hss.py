@@ -72,7 +72,8 @@ class NesaHSSPipeline:
     """Secret-shared inference across ``nodes`` processes, with EE applied first."""
 
     def __init__(self, nodes: int = 2, nonlinear: str = "client", weights: str = "permuted",
-                 truncation: str = "dealer", frac_bits: int = 16, trunc_bound_bits: int = 46,
+                 truncation: str = "dealer", attention: str = "beaver", frac_bits: int = 16,
+                 trunc_bound_bits: int = 46,
                  ee: bool = True, ee_variant: str = "b", pool_samples: int = 64, views: str = "all",
                  master_addr: str = "127.0.0.1", master_port: int = 0, launch: str = "local",
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_eval_samples: int | None = None,
@@ -85,6 +86,7 @@ class NesaHSSPipeline:
         if int(nodes) < 2:
             raise ValueError(f"nodes must be >= 2, got {nodes}")
         self.weights, self.view_mode = weights, views
+        self.attention = attention
         self.ee = EEAdapter(bool(ee), ee_variant)
         self.pool_samples = int(pool_samples)
         self.cluster_args = {"master_addr": master_addr, "master_port": int(master_port), "launch": launch,
@@ -101,7 +103,7 @@ class NesaHSSPipeline:
     # -- seam --------------------------------------------------------------------------------
     def check(self, workload: Any) -> None:
         try:
-            program = compile_model(workload.model, self.cfg.frac_bits)
+            program = compile_model(workload.model, self.cfg.frac_bits, self.attention)
         except ValueError as err:
             raise Unsupported(str(err)) from err
         if self.weights == "shared" and any(isinstance(op, Conv) for op in program.ops):
@@ -112,7 +114,7 @@ class NesaHSSPipeline:
         example = workload.dataset.x_test[:2]
         model = self.ee.prepare(workload.copy_model().eval(), example)
         try:
-            program = compile_model(model, self.cfg.frac_bits)
+            program = compile_model(model, self.cfg.frac_bits, self.attention)
         except ValueError as err:
             raise Unsupported(str(err)) from err
         with torch.no_grad():

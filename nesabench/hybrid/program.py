@@ -80,6 +80,15 @@ class Local:
 
 
 @dataclass
+class Concat:
+    """dst = srcs concatenated along the last axis (local)."""
+
+    name: str
+    srcs: list[str]
+    dst: str
+
+
+@dataclass
 class Add:
     name: str
     a: str
@@ -105,7 +114,7 @@ class Output:
     src_frac: int
 
 
-Op = Linear | Conv | Trunc | Beaver | Local | Add | NonLinear | Output
+Op = Linear | Conv | Trunc | Beaver | Local | Concat | Add | NonLinear | Output
 
 
 @dataclass
@@ -154,7 +163,8 @@ class Program:
 
 #: Element operations per input element of each non-linear step (for client_flops_fraction).
 STEP_FLOPS = {"relu": 1, "gelu": 12, "tanh": 10, "sigmoid": 6, "pool2_flatten": 1, "layernorm": 8,
-              "softmax": 6, "meanpool": 2, "normalize": 3, "module": 2, "flatten": 0}
+              "softmax": 6, "meanpool": 2, "normalize": 3, "module": 2, "flatten": 0,
+              "attention": 64}
 
 
 # ---- non-linear steps on reals ----------------------------------------------------------------
@@ -173,6 +183,14 @@ def _masked_softmax(x: torch.Tensor, p: dict[str, Any], keep: torch.Tensor | Non
     return torch.softmax(x, dim=-1)
 
 
+def _attention(x: torch.Tensor, p: dict[str, Any], keep: torch.Tensor | None) -> torch.Tensor:
+    """softmax(Q K^T * scale) V on opened [Q | K | V], heads split and merged back."""
+    b, t, _ = x.shape
+    q, k, v = (z.reshape(b, t, p["heads"], -1).transpose(1, 2) for z in x.chunk(3, -1))
+    probs = _masked_softmax(q @ k.transpose(-1, -2), p, keep)
+    return (probs @ v).transpose(1, 2).reshape(b, t, -1)
+
+
 def _meanpool(x: torch.Tensor, p: dict[str, Any], keep: torch.Tensor | None) -> torch.Tensor:
     w = (keep if keep is not None else torch.ones(x.shape[:2], dtype=torch.bool)).unsqueeze(-1).double()
     return (x * w).sum(1) / w.sum(1).clamp_min(p.get("min_count", 1.0))
@@ -186,11 +204,16 @@ STEPS = {
     "pool2_flatten": lambda x, p, k: F.avg_pool2d(x, 2).flatten(1),
     "layernorm": lambda x, p, k: F.layer_norm(x, x.shape[-1:], p["weight"], p["bias"], p["eps"]),
     "softmax": _masked_softmax,
+    "attention": _attention,
     "meanpool": _meanpool,
     "normalize": lambda x, p, k: F.normalize(x, dim=-1),
     "module": lambda x, p, k: p["module"].double()(x),
     "flatten": lambda x, p, k: x.flatten(p["start_dim"]),
 }
+
+#: beaver: QK^T and PV as Beaver products on shares; client: Q, K, V opened to the non-linear party,
+#: which runs the whole attention (fewer rounds; that party then sees Q, K, V).
+ATTENTION_MODES = ("beaver", "client")
 
 ACTIVATION_STEPS = {nn.ReLU: "relu", nn.GELU: "gelu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 
@@ -200,8 +223,11 @@ ACTIVATION_STEPS = {nn.ReLU: "relu", nn.GELU: "gelu", nn.Tanh: "tanh", nn.Sigmoi
 class Builder:
     """Emits ops and tracks each value's scale (fractional bits) so truncations land where needed."""
 
-    def __init__(self, frac_bits: int):
+    def __init__(self, frac_bits: int, attention: str = "beaver"):
+        if attention not in ATTENTION_MODES:
+            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {attention!r}")
         self.f = frac_bits
+        self.attention_mode = attention
         self.ops: list[Op] = []
         self.scale: dict[str, int] = {}
         self.n = 0
@@ -261,6 +287,13 @@ class Builder:
     def attention(self, name: str, src: str, q: nn.Linear, k: nn.Linear, v: nn.Linear, heads: int) -> str:
         """Softmax attention on shares: Q, K, V locally, QK^T and PV by Beaver triples."""
         qs, ks, vs = (self.linear(f"{name}.{t}", src, lin) for t, lin in (("q", q), ("k", k), ("v", v)))
+        d_head = q.out_features // heads
+        if self.attention_mode == "client":  # Q, K, V opened (at 2f) to whoever runs non-linear steps
+            qkv = self.fresh(f"{name}.qkv")
+            self.ops.append(Concat(f"{name}.qkv", [qs, ks, vs], qkv))
+            self.scale[qkv] = 2 * self.f
+            return self.nonlinear(f"{name}.attention", qkv,
+                                  [("attention", {"heads": heads, "scale": 1 / math.sqrt(d_head)})])
         self.ops.append(Trunc(f"{name}.qkv.trunc", [qs, ks, vs]))
         for s in (qs, ks, vs):
             self.scale[s] = self.f
@@ -270,7 +303,6 @@ class Builder:
         scores = self.fresh(f"{name}.scores")
         self.ops.append(Beaver(f"{name}.scores", qh, kt, scores))
         self.scale[scores] = 2 * self.f
-        d_head = q.out_features // heads
         probs = self.nonlinear(f"{name}.softmax", scores, [("softmax", {"scale": 1 / math.sqrt(d_head)})])
         ctx = self.fresh(f"{name}.ctx")
         self.ops.append(Beaver(f"{name}.ctx", probs, vh, ctx))
@@ -286,7 +318,7 @@ def _ln(m: nn.LayerNorm) -> tuple[str, dict[str, Any]]:
     return "layernorm", {"weight": m.weight.detach().double(), "bias": m.bias.detach().double(), "eps": m.eps}
 
 
-def compile_model(model: nn.Module, frac_bits: int) -> Program:
+def compile_model(model: nn.Module, frac_bits: int, attention: str = "beaver") -> Program:
     """The program for one of the built-in architectures, plain or EE-transformed.
 
     Chains of linear layers and element-wise steps (MLP, DigitsCNN, and their EE-folded torch.fx
@@ -297,7 +329,7 @@ def compile_model(model: nn.Module, frac_bits: int) -> Program:
 
     from nesabench.workloads import models as M
 
-    b = Builder(frac_bits)
+    b = Builder(frac_bits, attention)
     b.scale["x"] = frac_bits
     if isinstance(model, (M.MLP, M.DigitsCNN)):
         model = fx.symbolic_trace(model)
@@ -459,6 +491,8 @@ def run_plain(program: Program, x: Any) -> torch.Tensor:
             vals[op.dst] = local_op(op, vals[op.src], f)
         elif isinstance(op, Add):
             vals[op.dst] = vals[op.a] + vals[op.b]
+        elif isinstance(op, Concat):
+            vals[op.dst] = torch.cat([vals[s] for s in op.srcs], -1)
         elif isinstance(op, NonLinear):
             vals[op.dst] = apply_steps(vals[op.src], op.steps, keep)
         elif isinstance(op, Output):

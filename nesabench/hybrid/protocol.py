@@ -24,6 +24,7 @@ from nesabench.hybrid.nodes import Channel, Traffic
 from nesabench.hybrid.program import (
     Add,
     Beaver,
+    Concat,
     Conv,
     Linear,
     Local,
@@ -307,6 +308,8 @@ class NodeServer:
                 vals[op.dst] = local_op(op, vals[op.src], f)
             elif isinstance(op, Add):
                 vals[op.dst] = vals[op.a] + vals[op.b]
+            elif isinstance(op, Concat):
+                vals[op.dst] = torch.cat([vals[s] for s in op.srcs], -1)
             elif isinstance(op, Beaver):
                 a, b, c = self.pool.take(op.name, B)
                 tri = S.Triple(a, b, c)
