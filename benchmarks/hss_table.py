@@ -43,7 +43,8 @@ def main(folder: str) -> None:
     for d in recs:
         print("| " + " | ".join([
             d["technique"], d["workload"], fmt(d.get("param.nodes")), fmt(d.get("param.nonlinear")),
-            fmt(d.get("param.weights")), fmt(d.get("param.truncation")), d["status"],
+            fmt(d.get("param.weights")) + (" attn=client" if d.get("param.attention") == "client" else ""),
+            fmt(d.get("param.truncation")), d["status"],
             fmt(d.get("slowdown")), fmt(d.get("latency_p50_s")), fmt(d.get("plaintext_latency_p50_s")),
             fmt(wire_bytes(d), ".3g") if d["status"] == "ok" else "-", fmt(d.get("rounds_per_inference")),
             fmt(d.get("client_flops_fraction")), fmt(d.get("client_time_fraction")),
