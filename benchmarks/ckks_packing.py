@@ -24,8 +24,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from baselines.he_ckks import CKKSPipeline
-from nesabench.cli import CONF_DIR
 from nesabench.atomic import atomic_write_text
+from nesabench.cli import CONF_DIR
 from nesabench.he.circuit import MLPCircuit
 from nesabench.workloads.workload import load_workload
 

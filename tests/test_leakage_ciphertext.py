@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from conftest import trained_workload
 
-from nesabench.leakage.suite import evaluate_leakage
 from nesabench.leakage.access_trace import access_trace_attack
+from nesabench.leakage.suite import evaluate_leakage
 from nesabench.pipeline import PartyView
 
 N_EVAL = 48

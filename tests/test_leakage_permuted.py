@@ -9,11 +9,11 @@ import pytest
 import torch
 from conftest import trained_workload
 
-from nesabench.leakage.suite import evaluate_leakage
 from nesabench.leakage.activations import layer_activations
 from nesabench.leakage.coordinate_matching import match_coordinates
 from nesabench.leakage.key_recovery import argsort_key, known_plaintext_key, recovery_rate, unpermute
 from nesabench.leakage.sorted_state_matching import recover_tokens, token_recovery
+from nesabench.leakage.suite import evaluate_leakage
 from nesabench.leakage.vocabulary_matching import mapped_fraction, match_vocabulary, text_recovery
 from nesabench.pipeline import PartyView
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import trained_workload
 
-from nesabench.leakage.suite import evaluate_leakage
 from nesabench.leakage.shares import bit_uniformity, distinguishing_game
+from nesabench.leakage.suite import evaluate_leakage
 from nesabench.pipeline import PartyView
 
 FRACTION_BITS = 16
