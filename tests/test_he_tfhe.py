@@ -58,7 +58,12 @@ def test_real_tfhe_execution_matches_simulation(executed):
     assert all(isinstance(b, bytes) and len(b) > 0 for b in sent.payload)
     m = pipe.metrics()
     assert m["keygen_s"] > 0 and m["eval_key_bytes"] > 0 and m["compile_s"] > 0
-    assert m["fhe_execute_latency_per_sample_s"] > 0 and m["pbs_count"] > 0
+    assert m["node_eval_s_per_sample"] > 0 and m["pbs_count"] > 0
+    # Per-sample units, as for CKKS: two samples, one ciphertext each.
+    assert m["he_samples"] == 2
+    assert m["bytes_up_per_sample"] == pytest.approx(np.mean([len(b) for b in sent.payload]))
+    for key in ("encrypt_s_per_sample", "decrypt_s_per_sample", "bytes_down_per_sample"):
+        assert m[key] > 0, key
     assert m["execute_vs_simulate_agreement"] == 1.0
     assert m["simulate_accuracy"] > 0.8
 
