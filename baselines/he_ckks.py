@@ -75,6 +75,7 @@ class CKKSPipeline:
         self._last_views: list[PartyView] = []
         self._poly_metrics: dict[str, float] = {}
         self._packed_probe: torch.Tensor | None = None
+        self._workload: Workload | None = None
 
     # -- harness seam -------------------------------------------------------------------------
     def check(self, workload: Workload) -> None:
@@ -95,6 +96,7 @@ class CKKSPipeline:
     def prepare(self, workload: Workload) -> None:
         """Parameter checks first (before any fine-tuning), then the polynomial model, then keys."""
         sample = workload.dataset.x_test[0]
+        self._workload = workload
         self.params.check_security()
         self.params.check_depth(extract_circuit(square_activations(workload.copy_model()), sample).mult_depth)
         self.poly_model = polynomial_model(workload, self.recipe)
@@ -182,7 +184,21 @@ class CKKSPipeline:
             **self._he_vs_poly(),
         }
         out.update(self._packed_latency())
+        out.update(self._estimate_check())
         return out
+
+    def _estimate_check(self) -> dict[str, float | str]:
+        """The estimator used where CKKS cannot run, on this measured cell: estimate / measured.
+
+        The estimator prices one sample per ciphertext, so it is compared with calls of one sample.
+        """
+        s = self._stats
+        if self._workload is None or not s.samples or s.calls != s.samples:
+            return {}
+        est = ckks_estimate(self._workload.model, self._workload.dataset.x_test[:1], self.params)
+        measured = (s.encrypt_s + s.eval_s + s.decrypt_s) / s.samples
+        return {"estimate_latency_s": est["latency_p50_s"], "estimate_kind": est["estimate_kind"],
+                "estimate_method": est["estimate_method"], "estimate_ratio": est["latency_p50_s"] / measured}
 
     # -- internals ------------------------------------------------------------------------------
     def _capacity(self, circuit: MLPCircuit | CNNCircuit) -> int:

@@ -49,7 +49,8 @@ class ZkEzklPipeline:
         prove_samples: int = 8,
         max_repeats: int = 3,
         fidelity_samples: int = 200,
-        scaling_logrows: Sequence[int] = (12, 13, 14),
+        scaling_logrows: Sequence[int] = (12, 13, 14, 15, 16),
+        check_estimate: bool = True,
     ) -> None:
         self.visibility = Visibility(input=input_visibility, params=param_visibility)
         if calibration_target not in CALIBRATION_TARGETS:
@@ -71,6 +72,8 @@ class ZkEzklPipeline:
         self.calibration_samples = calibration_samples
         self.fidelity_samples = fidelity_samples
         self.scaling_logrows = ks
+        #: Also run the prove-time fit (used for circuits too large to build) on this measured cell.
+        self.check_estimate = bool(check_estimate)
         self.max_eval_samples = prove_samples
         self.max_repeats = max_repeats
         self._work = Path(tempfile.mkdtemp(prefix="nesabench-zk-"))
@@ -132,6 +135,9 @@ class ZkEzklPipeline:
         _, growth = scaling.fit("prove_s")
         estimate = {
             "latency_p50_s": prove_s + verify_s,
+            "estimate_kind": "extrapolation",
+            "estimate_method": (f"prove time vs logrows of a probe circuit, log-linear fit over logrows "
+                                f"{' '.join(str(p.logrows) for p in scaling.points)}, extrapolated to {k}"),
             "prove_s": prove_s,
             "verify_per_proof_s": verify_s,
             "setup_keys_s": scaling.predict("setup_s", k),
@@ -271,10 +277,22 @@ class ZkEzklPipeline:
             proof_bytes=int(np.median([s[0] for s in self._proof_sizes])) if self._proof_sizes else None,
             proof_file_bytes=int(np.median([s[1] for s in self._proof_sizes])) if self._proof_sizes else None,
         )
+        out.update(self._estimate_check(out))
         if self.visibility.input == "private":
             out["tamper_public_input"] = "n/a: input private, no public instance carries it"
         out.update(self.circuit_fidelity())
         return out
+
+    def _estimate_check(self, measured: dict[str, Any]) -> dict[str, Any]:
+        """The prove-time fit at this circuit's logrows against the measured prove call."""
+        if not self.check_estimate or not measured.get("prove_call_s") or self._workload is None:
+            return {}
+        scaling = measure_scaling(self._workload.cache_dir, self.scaling_logrows)
+        est = scaling.predict("prove_s", measured["logrows"])
+        return {"estimate_prove_s": est, "estimate_kind": "extrapolation",
+                "estimate_method": "probe prove time vs logrows, log-linear fit over logrows "
+                                   + " ".join(str(p.logrows) for p in scaling.points),
+                "estimate_ratio": est / measured["prove_call_s"]}
 
     def circuit_fidelity(self) -> dict[str, Any]:
         """Quantized circuit vs plaintext on more samples than are proven (witness only, untimed)."""

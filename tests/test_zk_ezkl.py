@@ -17,7 +17,7 @@ from nesabench.zk.tamper import TAMPER_CASES
 LOGIT_TOLERANCE = 0.05
 # Small circuits for the default suite: logrows <= 12 proves in about a second on 2 cores.
 TINY = {"max_logrows": 12, "prove_samples": 2, "max_repeats": 1, "fidelity_samples": 30,
-        "scaling_logrows": (12, 13)}
+        "scaling_logrows": (12, 13), "check_estimate": False}
 
 
 workload = trained_workload
@@ -94,6 +94,14 @@ def test_scaling_fit_extrapolates_a_doubling() -> None:
     s = Scaling(points, rows_per_mac=2.0, ezkl_version="x")
     assert s.predict("prove_s", 20) == pytest.approx(2.0**20, rel=1e-6)
     assert Scaling.from_json(s.to_json()) == s
+
+
+def test_scaling_fit_uses_the_largest_sizes() -> None:
+    """Growth per logrow rises with size (n log n): the small sizes must not pull the slope down."""
+    points = [ScalingPoint(k, 1.0, k * 2.0**k, 0.01, 2**k, 100) for k in (8, 9, 10, 11, 12, 13, 14)]
+    s = Scaling(points, rows_per_mac=2.0, ezkl_version="x")
+    truth = 15 * 2.0**15
+    assert abs(s.predict("prove_s", 15) / truth - 1) < 0.01
 
 
 def test_too_large_for_max_logrows_is_unsupported_with_a_measured_estimate() -> None:
