@@ -114,3 +114,5 @@ def test_attention_is_unsupported_with_a_measured_estimate(run):
     assert rec.status == "unsupported" and "softmax" in rec.reason.lower()
     assert rec.estimated and rec.latency_p50_s > 0 and rec.slowdown > 1
     assert rec.extra["count_softmax_rows"] > 0 and rec.extra["op_ckks_rotation_s"] > 0
+    # Priced with parameters that hold a softmax between bootstrappings, not the pipeline's N=8192.
+    assert rec.extra["est_ckks_poly_modulus_degree"] == 32768 and rec.extra["estimate_kind"] == "lower_bound"

@@ -120,7 +120,10 @@ def test_attention_is_unsupported_before_any_compilation(monkeypatch):
     assert est["estimate_kind"] == "extrapolation"
 
 
-@pytest.mark.parametrize(("name", "low", "high"), [("mlp_cancer", 0.9, 1.1), ("cnn_digits", 0.8, 1.2)])
+@pytest.mark.parametrize(("name", "low", "high"), [
+    ("mlp_cancer", 0.9, 1.1),
+    pytest.param("cnn_digits", 0.8, 1.2, marks=pytest.mark.slow),
+])
 def test_bootstrap_model_matches_the_compiled_circuits_own_count(name, low, high):
     """The stated PBS model (used where nothing compiles) against Concrete's count where it does."""
     from nesabench.he.estimate import tfhe_pbs_model
