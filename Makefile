@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/concrete-ml-c
 	$(PIP) install -c requirements/constraints.txt -e '.[dev]'
 	$(PIP) install -c requirements/constraints.txt -r requirements/concrete-ml-companions.txt
 	$(PIP) install --no-deps concrete-ml==1.9.0
-	$(BIN)/python -c "import torch, tenseal, concrete.ml, ezkl, opacus, hydra, transformers, dcor, pyarrow"
+	$(BIN)/python -c "import torch, tenseal, concrete.ml, ezkl, opacus, hydra, transformers, cryptography, pyarrow"
 	touch $@
 
 table: $(STAMP)

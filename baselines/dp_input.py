@@ -34,6 +34,11 @@ CONTINUOUS = ("laplace", "gaussian")
 MECHANISMS = ("auto", *CONTINUOUS, "randomized_response")
 
 
+#: The analytic Gaussian sigma is searched between sensitivity / SIGMA_BRACKET and sensitivity *
+#: SIGMA_BRACKET (every epsilon and delta a run can ask for lands well inside), to this log tolerance.
+SIGMA_BRACKET = 1e6
+SIGMA_LOG_TOLERANCE = 1e-12
+
 def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float) -> float:
     """Smallest sigma for which N(0, sigma^2) noise is (epsilon, delta)-DP at this L2 sensitivity."""
 
@@ -42,8 +47,8 @@ def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float) ->
         a, b = sensitivity / (2 * s), epsilon * s / sensitivity
         return norm.cdf(a - b) - math.exp(epsilon + norm.logcdf(-a - b))
 
-    lo, hi = math.log(sensitivity * 1e-6), math.log(sensitivity * 1e6)
-    return math.exp(brentq(lambda ls: delta_of(ls) - delta, lo, hi, xtol=1e-12))
+    lo, hi = math.log(sensitivity / SIGMA_BRACKET), math.log(sensitivity * SIGMA_BRACKET)
+    return math.exp(brentq(lambda ls: delta_of(ls) - delta, lo, hi, xtol=SIGMA_LOG_TOLERANCE))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 DP protects the training data, not the inference input: inference is plaintext on the node, which
 sees the raw input. What DP costs is training time and accuracy; what it buys is a bound on
-membership inference, which ``metrics`` audits with the LOSS attack and offline LiRA.
+membership inference: ``trained_model`` offers the DP model (with its epsilon and delta) to the
+harness's membership audit, which checks the measured advantage against that bound.
 
 The comparison point is the NON-private model from the same recipe (same optimizer, learning
 rate, batch size and epochs, no clipping or noise); ``target_epsilon: null`` serves that model, so
@@ -17,7 +18,6 @@ import dataclasses
 import logging
 import math
 import secrets
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +28,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from baselines.plaintext import PlaintextPipeline
+from nesabench.confighash import data_digest
+from nesabench.pipeline import TrainedModel, Unsupported
 from nesabench.progress import progress
+from nesabench.quality import model_accuracy
+from nesabench.stopwatch import Stopwatch
 from nesabench.threads import torch_threads
-from nesabench.leakage.membership import dp_advantage_bound, membership_audit, membership_split
-from nesabench.pipeline import Unsupported
 from nesabench.workloads.workload import Workload
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,11 @@ log = logging.getLogger(__name__)
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 ACCOUNTANTS = ("prv", "rdp", "gdp")
 #: Bump when the training code changes, so cached DP models are not reused across versions.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
+#: delta defaults to min(DEFAULT_DELTA, 1 / (DELTA_PER_SAMPLE_FACTOR * N_train)): well below 1/N, as
+#: the DP literature advises (delta = 1/N would allow releasing one training sample outright).
+DEFAULT_DELTA = 1e-5
+DELTA_PER_SAMPLE_FACTOR = 10
 #: Training threads. Tiny models train many times faster on one thread than on threads that
 #: compete with other processes; private and non-private training use the same setting.
 TRAIN_THREADS = 1
@@ -101,10 +107,10 @@ def train_model(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = OPTIMIZERS[recipe.optimizer](params, lr=recipe.lr)
     engine = None
-    with torch_threads(TRAIN_THREADS), warnings.catch_warnings(), np.errstate(divide="ignore"):
+    with (torch_threads(TRAIN_THREADS), warnings.catch_warnings(), np.errstate(divide="ignore"),
+          Stopwatch() as clock):
         warnings.filterwarnings("ignore", module=r"opacus\..*")
         warnings.filterwarnings("ignore", message=".*full_backward_hook.*")
-        t0 = time.perf_counter()
         if private:
             engine = PrivacyEngine(accountant=recipe.accountant)
             common = {"module": model, "optimizer": opt, "data_loader": loader,
@@ -125,8 +131,8 @@ def train_model(
                 opt.zero_grad()
                 loss_fn(model(xb), yb).backward()
                 opt.step()
-        train_s = time.perf_counter() - t0
-        epsilon_spent = float(engine.get_epsilon(delta)) if engine else None
+    train_s = clock.seconds
+    epsilon_spent = float(engine.get_epsilon(delta)) if engine else None
     trained = model._module if private else model
     clean.load_state_dict(trained.state_dict())
     clean.dp_outcome = TrainingOutcome(
@@ -151,10 +157,6 @@ class DPSGDPipeline(PlaintextPipeline):
         batch_size: int = 64,
         optimizer: str = "adam",
         accountant: str = "prv",
-        mia_shadows: int = 4,
-        mia_attacker_fraction: float = 0.5,
-        mia_shadow_fraction: float = 0.5,
-        mia_plaintext: bool = True,
     ) -> None:
         def bad(name: str, value: Any, accepted: str) -> ValueError:
             return ValueError(f"dp_sgd: {name}={value!r} is not accepted; {name} must be {accepted}")
@@ -162,7 +164,7 @@ class DPSGDPipeline(PlaintextPipeline):
         if target_epsilon is not None and not (target_epsilon > 0 and math.isfinite(target_epsilon)):
             raise bad("target_epsilon", target_epsilon, "a finite number > 0, or null for non-private")
         if delta is not None and not 0.0 < delta < 1.0:
-            raise bad("delta", delta, "in (0, 1), or null for 1/N_train")
+            raise bad("delta", delta, "in (0, 1), or null for min(1e-5, 1/(10 N_train))")
         if not max_grad_norm > 0:
             raise bad("max_grad_norm", max_grad_norm, "> 0")
         if epochs < 1:
@@ -175,20 +177,10 @@ class DPSGDPipeline(PlaintextPipeline):
             raise bad("optimizer", optimizer, f"one of {', '.join(OPTIMIZERS)}")
         if accountant not in ACCOUNTANTS:
             raise bad("accountant", accountant, f"one of {', '.join(ACCOUNTANTS)}")
-        if mia_shadows < 0 or mia_shadows == 1:
-            raise bad("mia_shadows", mia_shadows, "0 (LOSS attack only) or >= 2 (also offline LiRA)")
-        if not 0.0 < mia_attacker_fraction < 1.0:
-            raise bad("mia_attacker_fraction", mia_attacker_fraction, "in (0, 1)")
-        if not 0.0 < mia_shadow_fraction <= 1.0:
-            raise bad("mia_shadow_fraction", mia_shadow_fraction, "in (0, 1]")
         self.target_epsilon = target_epsilon
         self.delta = delta
         self.recipe = DPRecipe(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                                max_grad_norm=max_grad_norm, accountant=accountant)
-        self.mia_shadows = mia_shadows
-        self.mia_attacker_fraction = mia_attacker_fraction
-        self.mia_shadow_fraction = mia_shadow_fraction
-        self.mia_plaintext = mia_plaintext
         super().__init__()
         self._workload: Workload | None = None
         self._nonprivate: nn.Module | None = None
@@ -203,7 +195,7 @@ class DPSGDPipeline(PlaintextPipeline):
             raise Unsupported(f"Opacus cannot train {type(model).__name__}: {'; '.join(map(str, errors))}")
 
     def _delta(self, workload: Workload) -> float:
-        return self.delta if self.delta is not None else 1.0 / len(workload.dataset.x_train)
+        return self.delta if self.delta is not None else default_delta(len(workload.dataset.x_train))
 
     def _params(self, workload: Workload, **extra: Any) -> dict[str, Any]:
         return {**dataclasses.asdict(self.recipe), "delta": self._delta(workload),
@@ -236,73 +228,54 @@ class DPSGDPipeline(PlaintextPipeline):
         return model
 
     def metrics(self) -> dict[str, Any]:
-        """Privacy spent, training cost against the non-private twin, and the membership audit."""
+        """Privacy spent and training cost against the non-private twin (the membership audit is
+        the harness's, on ``trained_model``)."""
         workload, model = self._workload, self._model
         ds = workload.dataset
         dp: TrainingOutcome = model.dp_outcome
         twin: TrainingOutcome = self._nonprivate.dp_outcome
-        delta = self._delta(workload)
         nonprivate_s = dp.nonprivate_train_s if dp.nonprivate_train_s is not None else twin.train_s
         out: dict[str, Any] = {
             "dp_private": dp.private,
             "epsilon_spent": dp.epsilon_spent,
-            "dp_delta": delta,
+            "dp_delta": self._delta(workload),
             "dp_noise_multiplier": dp.noise_multiplier,
             "dp_sample_rate": dp.sample_rate,
             "dp_steps": dp.steps,
             "train_s": dp.train_s,
             "nonprivate_train_s": nonprivate_s,
             "train_overhead": dp.train_s / nonprivate_s if nonprivate_s > 0 else None,
-            "dp_test_accuracy": _accuracy(model, ds.x_test, ds.y_test),
-            "nonprivate_test_accuracy": _accuracy(self._nonprivate, ds.x_test, ds.y_test),
+            "dp_test_accuracy": model_accuracy(model, ds.x_test, ds.y_test),
+            "nonprivate_test_accuracy": model_accuracy(self._nonprivate, ds.x_test, ds.y_test),
         }
         out["dp_accuracy_cost"] = out["nonprivate_test_accuracy"] - out["dp_test_accuracy"]
-        split = membership_split(ds, self.mia_attacker_fraction, seed=workload.seed)
-        out.update(membership_audit(model, split, self._shadow_trainer(dp), self.mia_shadows,
-                                    self.mia_shadow_fraction, seed=workload.seed, prefix="mia_"))
-        if dp.private:
-            bound = dp_advantage_bound(dp.epsilon_spent, delta)
-            out["mia_advantage_bound"] = bound
-            out["mia_bound_respected"] = out["mia_advantage"] <= bound + out["mia_advantage_margin95"]
-        if self.mia_plaintext:
-            out.update(membership_audit(workload.model, split, self._plaintext_shadow_trainer(),
-                                        self.mia_shadows, self.mia_shadow_fraction, seed=workload.seed,
-                                        prefix="plaintext_mia_"))
         return out
 
-    def _audit_params(self, seed: int) -> dict[str, Any]:
-        return {"shadow_seed": seed, "attacker_fraction": self.mia_attacker_fraction,
-                "shadow_fraction": self.mia_shadow_fraction}
+    def trained_model(self) -> TrainedModel:
+        """The served model, its training data, its recipe for shadows and its (epsilon, delta)."""
+        workload, dp = self._workload, self._model.dp_outcome
+        ds = workload.dataset
+        return TrainedModel(
+            model=self._model, train_x=ds.x_train, train_y=ds.y_train, retrain=self._shadow_trainer(dp),
+            epsilon=dp.epsilon_spent if dp.private else None,
+            delta=self._delta(workload) if dp.private else None,
+        )
 
     def _shadow_trainer(self, dp: TrainingOutcome):
-        """Shadows get the target's recipe: same hyperparameters and, if private, the same noise."""
+        """Shadows get the target's recipe: same hyperparameters and, if private, the same noise
+        multiplier (on as many samples as the target, hence the same sampling rate and epsilon)."""
         workload, delta = self._workload, self._delta(self._workload)
 
         def train(x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
             return workload.cached(
                 "dp_sgd-shadow", self._params(workload, noise_multiplier=dp.noise_multiplier,
-                                              **self._audit_params(seed)),
+                                              shadow_seed=seed, data=data_digest(x, y)),
                 lambda: train_model(workload.new_model(), x, y, self.recipe, delta=delta, seed=seed,
                                     noise_multiplier=dp.noise_multiplier, desc=f"shadow {seed}"))
 
         return train
 
-    def _plaintext_shadow_trainer(self):
-        """Shadows of the workload's plaintext model: the workload's own recipe on attacker data."""
-        workload = self._workload
 
-        def train(x: torch.Tensor, y: torch.Tensor, seed: int) -> nn.Module:
-            data = dataclasses.replace(workload.dataset, x_train=x, y_train=y)
-
-            def make() -> nn.Module:
-                with torch_threads(TRAIN_THREADS):
-                    return workload.recipe(workload.new_model(), data, seed=seed, desc=f"shadow {seed}")
-
-            return workload.cached("plaintext-shadow", self._audit_params(seed), make)
-
-        return train
-
-
-@torch.no_grad()
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return float((model(x).argmax(1) == y).float().mean())
+def default_delta(n_train: int) -> float:
+    """min(1e-5, 1/(10 N)): the delta used when none is given."""
+    return min(DEFAULT_DELTA, 1.0 / (DELTA_PER_SAMPLE_FACTOR * n_train))

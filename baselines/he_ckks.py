@@ -21,6 +21,7 @@ from nesabench.he.estimate import ckks_estimate
 from nesabench.he.opcount import count_ops
 from nesabench.he.polynomial import PolyRecipe, polynomial_model, square_activations
 from nesabench.pipeline import PartyView, Unsupported
+from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
 
 
@@ -116,7 +117,8 @@ class CKKSPipeline:
         self._packed_probe = workload.dataset.x_test[: self.capacity]
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.client is not None and self.node is not None and self.circuit is not None
+        if self.client is None or self.node is None or self.circuit is None:
+            raise RuntimeError("he_ckks: infer called before prepare")
         xs = x.detach().double().numpy()
         outputs, up, down = [], [], []
         for start in range(0, len(xs), self.capacity):
@@ -216,7 +218,8 @@ class CKKSPipeline:
         return cap
 
     def _encrypt(self, chunk: np.ndarray) -> bytes:
-        assert self.client is not None
+        if self.client is None:
+            raise RuntimeError("he_ckks: encrypt called before prepare")
         if isinstance(self.circuit, CNNCircuit):
             return self.client.encrypt_cnn(chunk.reshape(len(chunk), *chunk.shape[-2:]), self.circuit)
         return self.client.encrypt_mlp(chunk)
@@ -230,7 +233,7 @@ class CKKSPipeline:
         with torch.no_grad():
             poly = self.poly_model(torch.from_numpy(xs).float()).double().numpy()
         return {
-            "poly_agreement": float((he.argmax(1) == poly.argmax(1)).mean()),
+            "poly_agreement": agreement(he, poly),
             "he_vs_poly_max_abs_err": float(np.abs(he - poly).max()),
             "he_vs_poly_samples": len(xs),
         }
@@ -253,10 +256,9 @@ def _poly_quality(workload: Workload, poly_model: torch.nn.Module) -> dict[str, 
     """Accuracy lost to the polynomial (plaintext, whole test split), apart from encryption."""
     ds = workload.dataset
     with torch.no_grad():
-        poly = poly_model(ds.x_test).argmax(1)
-        flt = workload.model(ds.x_test).argmax(1)
-    poly_acc = float((poly == ds.y_test).float().mean())
-    float_acc = float((flt == ds.y_test).float().mean())
+        poly = poly_model(ds.x_test)
+        flt = workload.model(ds.x_test)
+    poly_acc, float_acc = accuracy(poly, ds.y_test), accuracy(flt, ds.y_test)
     return {"poly_accuracy": poly_acc, "float_accuracy": float_acc,
             "poly_accuracy_loss": float_acc - poly_acc,
-            "poly_vs_float_agreement": float((poly == flt).float().mean())}
+            "poly_vs_float_agreement": agreement(poly, flt)}

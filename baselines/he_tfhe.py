@@ -20,6 +20,7 @@ from nesabench.he.opcount import count_ops
 from nesabench.he.tfhe_compile import compile_model
 from nesabench.he.tfhe_parties import TFHEClient, TFHENode
 from nesabench.pipeline import PartyView, Unsupported
+from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
 
 FHE_MODES = ("execute", "simulate")
@@ -113,7 +114,8 @@ class TFHEPipeline:
         if self.fhe == "simulate":
             self._last_views = []
             return torch.from_numpy(self.module.forward(xs, fhe="simulate")).float()
-        assert self.client is not None and self.node is not None
+        if self.client is None or self.node is None:
+            raise RuntimeError("he_tfhe: infer called before prepare")
         outs, up, down = [], [], []
         for row in xs:
             t0 = time.perf_counter()
@@ -187,7 +189,7 @@ class TFHEPipeline:
             flt = self._workload.model(ds.x_test).numpy()
         quant = self.module.forward(x, fhe="disable")
         sim = self.module.forward(x, fhe="simulate")
-        acc = {name: float((o.argmax(1) == y).mean()) for name, o in
+        acc = {name: accuracy(o, y) for name, o in
                (("float_accuracy", flt), ("quantized_accuracy", quant), ("simulate_accuracy", sim))}
         out = {
             **acc,
@@ -199,6 +201,6 @@ class TFHEPipeline:
             xe = np.concatenate([a for a, _ in self._executed])
             ye = np.concatenate([b for _, b in self._executed])
             ys = self.module.forward(xe, fhe="simulate")
-            out["execute_vs_simulate_agreement"] = float((ye.argmax(1) == ys.argmax(1)).mean())
+            out["execute_vs_simulate_agreement"] = agreement(ye, ys)
             out["execute_vs_simulate_max_abs_err"] = float(np.abs(ye - ys).max())
         return out

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from nesabench.pipeline import PartyView, Unsupported, VerifyResult
+from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
 from nesabench.zk.circuit import CALIBRATION_TARGETS, Circuit, CircuitError, Proof, logrows_for
 from nesabench.zk.scaling import MIN_PROBE_LOGROWS, count_macs, measure_scaling
@@ -305,10 +306,10 @@ class ZkEzklPipeline:
         with torch.no_grad():
             plain = self._workload.model(x).double().numpy()
         labels = y.numpy()
-        acc, ref = float((circuit.argmax(1) == labels).mean()), float((plain.argmax(1) == labels).mean())
+        acc, ref = accuracy(circuit, labels), accuracy(plain, labels)
         self._fidelity = {
             "circuit_accuracy": acc, "circuit_plaintext_accuracy": ref, "circuit_accuracy_loss": ref - acc,
-            "circuit_agreement": float((circuit.argmax(1) == plain.argmax(1)).mean()),
+            "circuit_agreement": agreement(circuit, plain),
             "circuit_max_abs_err": float(np.abs(circuit - plain.reshape(circuit.shape)).max()),
             "circuit_eval_samples": len(x),
         }

@@ -41,7 +41,8 @@ def median_call(fn, repeats: int) -> float:
 
 def one_row_matrix(pipe: CKKSPipeline, x: np.ndarray) -> int:
     """One sample through the packed encoding (a one-row encrypted matrix); returns bytes up."""
-    assert pipe.client is not None and pipe.node is not None and pipe.circuit is not None
+    if pipe.client is None or pipe.node is None or pipe.circuit is None:
+        raise RuntimeError("one_row_matrix needs a prepared CKKS pipeline")
     blob = pipe._encrypt(x)
     pipe.client.decrypt(pipe.node.evaluate(blob, 1), 1, pipe.circuit.num_outputs)
     return len(blob)

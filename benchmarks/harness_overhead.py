@@ -19,8 +19,8 @@ import time
 import torch
 from hydra import compose, initialize_config_dir
 
-from nesabench.cli import CONF_DIR
 from nesabench.atomic import atomic_write_text
+from nesabench.cli import CONF_DIR
 from nesabench.harness.runner import batches_of
 from nesabench.harness.timing import time_calls
 from nesabench.workloads.workload import load_workload

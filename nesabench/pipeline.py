@@ -6,6 +6,7 @@ these methods and reads what they return, so it never needs to know which techni
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -105,6 +106,24 @@ class VerifyResult:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model a technique trained or fine-tuned, offered to the harness's membership audit.
+
+    ``train_x`` / ``train_y`` are exactly the samples it trained on; ``retrain(x, y, seed)`` trains
+    a fresh model with the same recipe (hyperparameters, and DP noise if any) on other data, for
+    the audit's shadow models. ``epsilon`` / ``delta`` are the differential-privacy guarantee the
+    model claims, None when it claims none; the audit checks the measured advantage against it.
+    """
+
+    model: torch.nn.Module
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    retrain: Callable[[torch.Tensor, torch.Tensor, int], torch.nn.Module]
+    epsilon: float | None = None
+    delta: float | None = None
+
+
 @runtime_checkable
 class Pipeline(Protocol):
     """A private-inference technique. Constructor keyword arguments are its parameters.
@@ -116,6 +135,8 @@ class Pipeline(Protocol):
         into the record.
       - ``max_eval_samples: int | None``: cap on how many samples the technique can afford to
         run for quality (e.g. real TFHE execution); None means the whole test split.
+      - ``trained_model() -> TrainedModel | None``: the model the technique trained or fine-tuned
+        (DP-SGD, say); the harness audits it for membership inference after timing.
     """
 
     def check(self, workload: Workload) -> None:

@@ -12,8 +12,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from nesabench.cli import CONF_DIR
-from nesabench.records import Record
 from nesabench.harness.runner import run_experiment
+from nesabench.records import Record
 from nesabench.workloads.workload import Workload, load_workload
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

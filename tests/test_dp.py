@@ -42,28 +42,39 @@ def test_non_private_twin_spends_nothing() -> None:
 
 def test_dp_sgd_run_through_the_harness(run) -> None:
     rec = run("workload=mlp_cancer", "technique=dp_sgd", "technique.target_epsilon=1.0",
-              "technique.mia_shadows=2", "harness.leakage=false")
+              "harness.leakage=false")
     assert rec.status == "ok", rec.reason
     x = rec.extra
     assert abs(x["epsilon_spent"] - 1.0) <= 0.05
-    assert x["dp_delta"] == pytest.approx(1 / x["mia_members"])
+    n_train = x["mia_target_train_samples"]
+    assert x["dp_delta"] == pytest.approx(min(1e-5, 1 / (10 * n_train)))
     assert rec.train_s > 0 and x["nonprivate_train_s"] > 0  # train_s: the DP training, not the workload's
     assert rec.accuracy_loss is not None and rec.accuracy is not None
     assert "node:plain_input" in rec.view_kinds  # DP does not protect the inference input
+    # the harness audited the trained model: shadows as large as the target, the bound from (eps, delta)
+    assert x["mia_shadow_train_samples"] == n_train and x["plaintext_mia_shadow_train_samples"] == n_train
     for attack in ("loss", "lira"):
         assert 0.0 <= x[f"mia_{attack}_auc"] <= 1.0 and 0.0 <= x[f"mia_{attack}_advantage"] <= 1.0
+    assert (x["mia_bound_epsilon"], x["mia_bound_delta"]) == (x["epsilon_spent"], x["dp_delta"])
     bound_at_1 = (math.e - 1 + 2 * x["dp_delta"]) / (math.e + 1)
     assert x["mia_advantage_bound"] == pytest.approx(bound_at_1, rel=0.05)
     assert x["mia_bound_respected"] is True
-    assert "plaintext_mia_auc" in x
+    assert "plaintext_mia_auc" in x and "plaintext_mia_advantage_bound" not in x
 
 
 def test_non_private_point_of_the_sweep(run) -> None:
     rec = run("workload=mlp_cancer", "technique=dp_sgd", "technique.target_epsilon=null",
-              "technique.mia_shadows=0", "technique.mia_plaintext=false", "harness.leakage=false")
+              "harness.leakage=false")
     assert rec.status == "ok", rec.reason
     assert rec.extra["dp_private"] is False and rec.extra["epsilon_spent"] is None
-    assert rec.extra["train_overhead"] == 1.0 and rec.extra["mia_attack"] == "loss"
+    assert rec.extra["train_overhead"] == 1.0
+    assert "mia_auc" in rec.extra and "mia_advantage_bound" not in rec.extra  # audited, no DP claim
+
+
+def test_only_techniques_that_train_are_audited(run) -> None:
+    rec = run("workload=mlp_cancer", "technique=plaintext", "harness.leakage=false")
+    assert rec.status == "ok", rec.reason
+    assert not any(k.startswith(("mia_", "plaintext_mia_")) for k in rec.extra)
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
@@ -74,7 +85,6 @@ def test_non_private_point_of_the_sweep(run) -> None:
     ({"max_grad_norm": 0.0}, "max_grad_norm"),
     ({"optimizer": "rmsprop"}, "optimizer"),
     ({"accountant": "moments"}, "accountant"),
-    ({"mia_shadows": 1}, "mia_shadows"),
 ])
 def test_dp_sgd_rejects_bad_parameters(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=rf"dp_sgd: {name}=.* is not accepted; {name} must be"):

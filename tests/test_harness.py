@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from nesabench.atomic import atomic_write_text
-from nesabench.harness.quality import measure_quality
-from nesabench.records import Record, read_records, write_record
 from nesabench.harness.runner import view_accounting
 from nesabench.harness.timing import TimingStats, percentile, slowdown, time_calls
 from nesabench.pipeline import PartyView
+from nesabench.quality import measure_quality
+from nesabench.records import Record, read_records, write_record
 
 REQUIRED_KEYS = {
     "technique", "workload", "status", "reason", "latency_p50_s", "latency_p95_s", "setup_s",

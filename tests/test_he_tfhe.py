@@ -70,16 +70,24 @@ def test_real_tfhe_execution_matches_simulation(executed):
 
 
 def test_node_output_is_unreadable_without_the_client_keys(executed):
-    """The node holds evaluation keys only: the same circuit with other secret keys reads noise."""
+    """Only the client's keys read the node's results: they give the circuit's answers (its simulation
+    on the same quantized inputs); the same circuit under fresh secret keys reads something else.
+    Two results, so that a stranger's random reading matches both only with negligible probability."""
     from concrete import fhe
 
     _wl, pipe, x, _out = executed
-    blob = pipe.node.evaluate(pipe.client.encrypt(x[:1].numpy()))
-    stranger = fhe.Client(pipe.module.fhe_circuit.client.specs)  # same circuit, fresh keys
+    circuit = pipe.module.fhe_circuit
+    stranger = fhe.Client(circuit.client.specs)  # same circuit, fresh keys
     stranger.keygen()
-    theirs = np.asarray(stranger.decrypt(fhe.Value.deserialize(blob)))
-    ours = np.asarray(pipe.module.fhe_circuit.decrypt(fhe.Value.deserialize(blob)))
-    assert not np.array_equal(theirs, ours)
+    expected, ours, theirs = [], [], []
+    for row in x[:2].numpy():
+        blob = pipe.node.evaluate(pipe.client.encrypt(row[None]))
+        expected.append(np.asarray(circuit.simulate(pipe.module.quantize_input(row[None]))))
+        ours.append(np.asarray(circuit.decrypt(fhe.Value.deserialize(blob))))
+        theirs.append(np.asarray(stranger.decrypt(fhe.Value.deserialize(blob))))
+    expected, ours, theirs = np.stack(expected), np.stack(ours), np.stack(theirs)
+    assert np.array_equal(ours, expected)  # the right keys read the right answers
+    assert theirs.shape == expected.shape and not np.array_equal(theirs, expected)
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,7 @@ def test_plaintext_record_carries_the_leakage_summary(run):
     assert d["leakage.node.r2"] > 0.95 and d["leakage.node.ssim"] > 0.9
     assert d["leakage_attacker_samples"] >= 32 and d["leakage_eval_samples"] == 48
     assert d["leakage_complete"] is True
-    # Leakage evaluation is not part of the latency.
-    assert d["latency_p50_s"] < d["leakage_s"]
+    # That leakage evaluation is not part of the latency: tests/test_measurement_order.py.
 
 
 def test_harness_leakage_false_turns_it_off(run):

@@ -1,4 +1,4 @@
-"""Membership inference: the ROC summaries, a model made to memorize, and the DP bound at small epsilon."""
+"""Membership inference: ROC summaries, the split, a model made to memorize, a DP check that can fail."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.dp_sgd import DPRecipe, torch_threads, train_model
+from baselines.dp_sgd import DPRecipe, train_model
+from nesabench.harness.training_audit import audit_trained_model
 from nesabench.leakage.membership import (
+    NONMEMBER_FRACTION,
     advantage_margin,
     dp_advantage_bound,
     lira_offline_scores,
@@ -17,9 +19,9 @@ from nesabench.leakage.membership import (
     membership_split,
     roc_summary,
 )
+from nesabench.pipeline import TrainedModel
 from nesabench.workloads.data import Dataset, breast_cancer
 from nesabench.workloads.models import MLP
-from nesabench.workloads.training import train_classifier
 
 
 def test_roc_summary_separated_and_identical_scores() -> None:
@@ -63,41 +65,70 @@ def _random_labels(n_train: int, n_test: int, dims: int = 10, seed: int = 0) -> 
                    {"in_features": dims, "num_classes": 2})
 
 
-def test_a_memorizing_model_is_caught_by_both_attacks() -> None:
-    ds = _random_labels(n_train=40, n_test=200)
+def test_split_audits_balanced_unseen_samples_and_leaves_shadows_as_much_data_as_the_target() -> None:
+    ds = breast_cancer(seed=0)
+    split = membership_split(ds.x_train, ds.y_train, ds.x_test, ds.y_test, seed=0)
+    n = round(NONMEMBER_FRACTION * len(ds.x_test))
+    assert len(split.member_x) == len(split.nonmember_x) == n
+    assert split.shadow_samples == len(ds.x_train) <= len(split.pool_x)
+    assert len(split.pool_x) == len(ds.x_train) + len(ds.x_test) - 2 * n
 
-    def train(x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.nn.Module:
+    def rows(t: torch.Tensor) -> set[bytes]:
+        return {r.numpy().tobytes() for r in t}
+
+    assert rows(split.member_x) <= rows(ds.x_train)
+    assert rows(split.nonmember_x) <= rows(ds.x_test)
+    assert not rows(split.pool_x) & (rows(split.member_x) | rows(split.nonmember_x))
+    with pytest.raises(ValueError, match="nonmember_fraction"):
+        membership_split(ds.x_train, ds.y_train, ds.x_test, ds.y_test, nonmember_fraction=0.6)
+
+
+#: The memorization recipe: a wide MLP, many passes over 100 random-label samples.
+MEMORIZE = DPRecipe(epochs=100, lr=0.01, batch_size=20, optimizer="adam", max_grad_norm=1.0, accountant="prv")
+SMALL_EPSILON, DELTA = 0.5, 1e-5
+
+
+def _memorizer(x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return train_model(MLP(x.shape[1], 2, hidden=(128,)), x, y, MEMORIZE, delta=DELTA, seed=seed)
+
+
+def test_bound_check_fails_for_a_memorizing_model_and_holds_for_dp_at_small_epsilon() -> None:
+    """The audit's DP check can fail: a non-private model that memorizes 100 random labels, audited as
+    if it claimed epsilon = 0.5, exceeds the bound by more than the sampling margin; a DP-SGD model of
+    that epsilon (same data, same recipe, shadows trained like it on as many samples) stays under it."""
+    ds = _random_labels(n_train=100, n_test=200)
+    claimed = TrainedModel(_memorizer(ds.x_train, ds.y_train, 0), ds.x_train, ds.y_train, _memorizer,
+                           epsilon=SMALL_EPSILON, delta=DELTA)
+    out = audit_trained_model(claimed, ds.x_test, ds.y_test, shadows=2)
+    assert out["mia_shadow_train_samples"] == out["mia_target_train_samples"] == 100
+    assert out["mia_advantage_bound"] == pytest.approx(dp_advantage_bound(SMALL_EPSILON, DELTA))
+    assert out["mia_advantage"] > out["mia_advantage_bound"] + out["mia_advantage_margin95"]
+    assert out["mia_bound_respected"] is False
+
+    private = train_model(MLP(10, 2, hidden=(128,)), ds.x_train, ds.y_train, MEMORIZE, delta=DELTA, seed=0,
+                          target_epsilon=SMALL_EPSILON)
+    sigma = private.dp_outcome.noise_multiplier
+
+    def dp_shadow(x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
-        data = Dataset("shadow", x, y, x[:1], y[:1], 2, "tabular", {})
-        with torch_threads(1):
-            return train_classifier(MLP(10, 2, hidden=(64,)), data, seed=seed, epochs=300, lr=0.01,
-                                    batch_size=20)
+        return train_model(MLP(10, 2, hidden=(128,)), x, y, MEMORIZE, delta=DELTA, seed=seed,
+                           noise_multiplier=sigma)
 
-    target = train(ds.x_train, ds.y_train, seed=0)
-    split = membership_split(ds, attacker_fraction=0.5, seed=0)
-    out = membership_audit(target, split, train, n_shadows=4, shadow_fraction=0.4, seed=0)
-    assert (out["mia_members"], out["mia_nonmembers"], out["mia_attacker_samples"]) == (40, 100, 100)
+    dp = TrainedModel(private, ds.x_train, ds.y_train, dp_shadow, epsilon=private.dp_outcome.epsilon_spent,
+                      delta=DELTA)
+    out = audit_trained_model(dp, ds.x_test, ds.y_test, shadows=2)
+    assert out["mia_bound_respected"] is True
+    assert out["mia_bound_epsilon"] == pytest.approx(SMALL_EPSILON, rel=0.05)
+
+
+def test_a_memorizing_model_is_caught_by_both_attacks() -> None:
+    ds = _random_labels(n_train=100, n_test=200)
+    target = _memorizer(ds.x_train, ds.y_train, 0)
+    split = membership_split(ds.x_train, ds.y_train, ds.x_test, ds.y_test, seed=0)
+    out = membership_audit(target, split, _memorizer, n_shadows=2, seed=0)
+    n = len(split.member_x)
     # AUC of an attack that knows nothing has standard deviation null_sd around 0.5 (Mann-Whitney)
-    null_sd = math.sqrt((40 + 100 + 1) / (12 * 40 * 100))
+    null_sd = math.sqrt((2 * n + 1) / (12 * n * n))
     assert out["mia_loss_auc"] > 0.5 + 4 * null_sd and out["mia_lira_auc"] > 0.5 + 4 * null_sd
     assert out["mia_advantage"] > out["mia_advantage_margin95"]
-
-
-def test_small_epsilon_advantage_respects_the_dp_bound() -> None:
-    """A real DP-SGD model at epsilon 0.5: the strongest attack stays under the bound plus sampling error."""
-    ds = breast_cancer(seed=0)
-    torch.manual_seed(0)
-    recipe = DPRecipe(epochs=15, lr=0.01, batch_size=64, optimizer="adam", max_grad_norm=1.0,
-                      accountant="prv")
-    delta = 1.0 / len(ds.x_train)
-    target = train_model(MLP(30, 2), ds.x_train, ds.y_train, recipe, delta=delta, seed=0, target_epsilon=0.5)
-    sigma = target.dp_outcome.noise_multiplier
-
-    def shadow(x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.nn.Module:
-        torch.manual_seed(seed)
-        return train_model(MLP(30, 2), x, y, recipe, delta=delta, seed=seed, noise_multiplier=sigma)
-
-    out = membership_audit(target, membership_split(ds, seed=0), shadow, n_shadows=2, seed=0)
-    bound = dp_advantage_bound(target.dp_outcome.epsilon_spent, delta)
-    assert bound < 0.3
-    assert out["mia_advantage"] <= bound + out["mia_advantage_margin95"]

@@ -107,8 +107,20 @@ def test_unsupported_is_a_result_with_its_estimate(run, monkeypatch) -> None:
     assert rec.slowdown == pytest.approx(2.0 / rec.plaintext_latency_p50_s)
 
 
-def test_resume_skips_runs_already_recorded(run, tmp_path) -> None:
+def test_resume_skips_runs_already_recorded(run, tmp_path, monkeypatch) -> None:
+    """A resumed run neither loads the workload nor runs anything, and leaves the record untouched."""
+    import nesabench.harness.runner as runner
+
     first = run("workload=mlp_cancer", "technique=plaintext", "harness.leakage=false", "harness.resume=true")
+    assert first.status == "ok", first.reason
+    (recorded,) = (tmp_path / "runs").glob("*.json")
+    before = recorded.read_bytes()
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a resumed run loaded its workload")
+
+    monkeypatch.setattr(runner, "load_workload", must_not_run)
     second = run("workload=mlp_cancer", "technique=plaintext", "harness.leakage=false", "harness.resume=true")
     assert first.config_hash == second.config_hash
-    assert len(list((tmp_path / "runs").glob("*.json"))) == 1
+    assert [p.name for p in (tmp_path / "runs").glob("*.json")] == [recorded.name]
+    assert recorded.read_bytes() == before

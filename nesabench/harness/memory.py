@@ -20,10 +20,15 @@ def rss_bytes(proc: psutil.Process) -> int:
     return total
 
 
+MIB = 2**20
+#: How often RSS is sampled: often enough to catch short peaks, rarely enough to cost nothing.
+SAMPLE_INTERVAL_S = 0.005
+
+
 class PeakMemory:
     """Context manager: ``peak_mb`` (absolute) and ``delta_mb`` (above the level at entry)."""
 
-    def __init__(self, interval_s: float = 0.005):
+    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S):
         self.interval_s = interval_s
         self._proc = psutil.Process()
         self._stop = threading.Event()
@@ -46,8 +51,8 @@ class PeakMemory:
 
     @property
     def peak_mb(self) -> float:
-        return self.peak_bytes / 2**20
+        return self.peak_bytes / MIB
 
     @property
     def delta_mb(self) -> float:
-        return (self.peak_bytes - self.start_bytes) / 2**20
+        return (self.peak_bytes - self.start_bytes) / MIB

@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGES = (
     "nesabench", "torch", "numpy", "scikit-learn", "hydra-core", "tenseal", "concrete-python",
-    "concrete-ml", "ezkl", "opacus", "transformers", "dcor", "pandas",
+    "concrete-ml", "ezkl", "opacus", "transformers", "pandas", "scipy", "scikit-image",
 )
 
 

@@ -21,11 +21,11 @@ from nesabench.config import HarnessConfig, validate
 from nesabench.confighash import stable_hash
 from nesabench.harness import provenance
 from nesabench.harness.memory import PeakMemory
-from nesabench.harness.quality import measure_quality
-from nesabench.records import Record, find_ok_record, write_record
-from nesabench.threads import torch_threads
 from nesabench.harness.timing import TimingStats, slowdown, time_calls
 from nesabench.pipeline import PartyView, Pipeline, Unsupported
+from nesabench.quality import measure_quality
+from nesabench.records import Record, find_ok_record, write_record
+from nesabench.threads import torch_threads
 from nesabench.workloads.workload import Workload, load_workload
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,9 @@ def _measure(cfg: DictConfig, harness: HarnessConfig, workload: Workload, record
         record.update(verification(pipeline))
     if callable(getattr(pipeline, "metrics", None)):
         record.update(pipeline.metrics())
+    from nesabench.harness.training_audit import audit_training  # membership audit of a trained model
+
+    record.update(audit_training(workload, pipeline))
     if harness.leakage:
         from nesabench.leakage.suite import evaluate_leakage
 

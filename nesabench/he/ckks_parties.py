@@ -86,7 +86,8 @@ class CKKSNode:
         constant 1 to the input) and the only plain addition is the last layer's.
         """
         c = self.circuit
-        assert isinstance(c, MLPCircuit) and len(c.weights) == 2
+        if not isinstance(c, MLPCircuit) or len(c.weights) != 2:
+            raise TypeError(f"evaluate_vector runs a one-hidden-layer MLP circuit, got {c!r:.80}")
         enc = ts.ckks_vector_from(self.context, blob)
         first = np.hstack([c.weights[0], c.biases[0][:, None]])
         enc = enc.mm(first.T.tolist())
@@ -113,7 +114,8 @@ class CKKSNode:
 
     def _mlp(self, enc: ts.CKKSVector, batch: int) -> list:
         c = self.circuit
-        assert isinstance(c, MLPCircuit)
+        if not isinstance(c, MLPCircuit):
+            raise TypeError(f"_mlp needs an MLPCircuit, got {type(c).__name__}")
         hidden = []
         for row, b in zip(c.weights[0], c.biases[0], strict=True):
             hidden.append(enc.enc_matmul_plain(row.tolist(), batch) + float(b))
@@ -127,7 +129,8 @@ class CKKSNode:
 
     def _cnn(self, enc: ts.CKKSVector, batch: int) -> list:
         c = self.circuit
-        assert isinstance(c, CNNCircuit)
+        if not isinstance(c, CNNCircuit):
+            raise TypeError(f"_cnn needs a CNNCircuit, got {type(c).__name__}")
         windows = c.windows * batch
         channels = []
         for kernel, b in zip(c.kernels, c.conv_bias, strict=True):

@@ -6,13 +6,14 @@ the plaintext model's outputs. Two attacks:
 
 - LOSS threshold (Yeom et al. 2018): members have lower loss; the score is the negative
   cross-entropy of the true label.
-- Offline LiRA (Carlini et al. 2022): shadow models trained with the target's recipe on attacker
-  data that never contains the audited samples give, per sample, the distribution of the
+- Offline LiRA (Carlini et al. 2022): shadow models trained with the target's recipe, on as many
+  samples as the target, none of them audited, give per sample the distribution of the
   logit-scaled confidence of a model that did NOT train on it; the score is how far the target's
   confidence lies above that distribution.
 
-Members are the target's training samples; non-members are part of the held-out split; the rest
-of the held-out split is the attacker's data for the shadows, so shadows never see an audited sample.
+Members are a random subset of the target's training samples, non-members as many held-out
+samples; everything else (the rest of both) is the attacker's pool for shadows. Under an
+(epsilon, delta)-DP claim ``dp_bound_check`` tests the measured advantage against the bound.
 """
 
 from __future__ import annotations
@@ -27,28 +28,41 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
-from nesabench.workloads.data import Dataset
-
 #: ``train_shadow(x, y, seed) -> model`` trains one shadow with the target's recipe.
 ShadowTrainer = Callable[[torch.Tensor, torch.Tensor, int], nn.Module]
+#: Shadow i of an audit seeded s trains with seed s * SHADOW_SEED_STRIDE + i.
+SHADOW_SEED_STRIDE = 1000
+#: Floor on LiRA's pooled standard deviation, so identical shadows do not divide by zero.
+MIN_SHADOW_STD = 1e-6
+#: Scores are computed in batches of this many samples.
+SCORE_BATCH = 256
+#: FPR at which the low-FPR true-positive rate is read (1%, as Carlini et al. report).
+LOW_FPR = 0.01
 
 
 @dataclass(frozen=True)
 class MembershipSplit:
-    """Who is audited as member / non-member, and what the attacker may train shadows on."""
+    """Who is audited as member / non-member, and the pool the attacker trains shadows on.
+
+    The pool holds every sample that is not audited (the rest of the target's training data and
+    the rest of the held-out data); each shadow trains on ``shadow_samples`` of them, as many as
+    the target trained on, so a shadow generalizes (and memorizes) like the target.
+    """
 
     member_x: torch.Tensor
     member_y: torch.Tensor
     nonmember_x: torch.Tensor
     nonmember_y: torch.Tensor
-    attacker_x: torch.Tensor
-    attacker_y: torch.Tensor
+    pool_x: torch.Tensor
+    pool_y: torch.Tensor
+    shadow_samples: int
 
     def describe(self) -> dict[str, Any]:
         return {
             "members": len(self.member_x),
             "nonmembers": len(self.nonmember_x),
-            "attacker_samples": len(self.attacker_x),
+            "shadow_pool": len(self.pool_x),
+            "shadow_train_samples": self.shadow_samples,
         }
 
 
@@ -61,27 +75,53 @@ class AttackResult:
     tpr_at_1pct_fpr: float
 
 
-def membership_split(dataset: Dataset, attacker_fraction: float = 0.5, seed: int = 0) -> MembershipSplit:
-    """Members = the whole train split; the test split is shuffled and cut into attacker / non-members."""
-    if not 0.0 < attacker_fraction < 1.0:
-        raise ValueError(f"attacker_fraction must lie in (0, 1), got {attacker_fraction}")
-    order = torch.randperm(len(dataset.x_test), generator=torch.Generator().manual_seed(seed))
-    n_attacker = round(attacker_fraction * len(order))
-    if n_attacker < 1 or n_attacker >= len(order):
+#: Share of the held-out data audited as non-members (as many training samples are audited as
+#: members). At most 1/2, so that the samples left for shadows are at least as many as the target's.
+NONMEMBER_FRACTION = 0.4
+
+
+def membership_split(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    heldout_x: torch.Tensor,
+    heldout_y: torch.Tensor,
+    nonmember_fraction: float = NONMEMBER_FRACTION,
+    seed: int = 0,
+) -> MembershipSplit:
+    """Audit ``nonmember_fraction`` of the held-out data as non-members and as many training samples
+    as members (balanced); every other sample goes to the shadow pool.
+
+    The target trained on all of ``train_x``; shadows train on ``len(train_x)`` pool samples each.
+    """
+    n_train, n_held = len(train_x), len(heldout_x)
+    if not 0.0 < nonmember_fraction <= 0.5:
         raise ValueError(
-            f"attacker_fraction {attacker_fraction} leaves no attacker or no non-member sample "
-            f"out of {len(order)} held-out samples"
+            f"nonmember_fraction={nonmember_fraction} is not accepted; it must lie in (0, 0.5] so that "
+            "shadows can train on as many samples as the target"
         )
-    att, non = order[:n_attacker], order[n_attacker:]
+    n = min(round(nonmember_fraction * n_held), n_train)
+    if n < 1:
+        raise ValueError(f"nonmember_fraction {nonmember_fraction} of {n_held} held-out samples audits none")
+    gen = torch.Generator().manual_seed(seed)
+    train_order, held_order = torch.randperm(n_train, generator=gen), torch.randperm(n_held, generator=gen)
+    members, rest_train = train_order[:n], train_order[n:]
+    nonmembers, rest_held = held_order[:n], held_order[n:]
+    pool_x = torch.cat([train_x[rest_train], heldout_x[rest_held]])
+    pool_y = torch.cat([train_y[rest_train], heldout_y[rest_held]])
+    if len(pool_x) < n_train:
+        raise ValueError(
+            f"the shadow pool has {len(pool_x)} samples, fewer than the {n_train} the target trained on; "
+            "lower nonmember_fraction"
+        )
     return MembershipSplit(
-        member_x=dataset.x_train, member_y=dataset.y_train,
-        nonmember_x=dataset.x_test[non], nonmember_y=dataset.y_test[non],
-        attacker_x=dataset.x_test[att], attacker_y=dataset.y_test[att],
+        member_x=train_x[members], member_y=train_y[members],
+        nonmember_x=heldout_x[nonmembers], nonmember_y=heldout_y[nonmembers],
+        pool_x=pool_x, pool_y=pool_y, shadow_samples=n_train,
     )
 
 
 @torch.no_grad()
-def _logits(model: nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+def _logits(model: nn.Module, x: torch.Tensor, batch: int = SCORE_BATCH) -> torch.Tensor:
     model.eval()
     return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).float()
 
@@ -110,7 +150,7 @@ def lira_offline_scores(target: np.ndarray, shadows: np.ndarray, fixed_variance:
     mu = shadows.mean(axis=0)
     var = shadows.var(axis=0, ddof=1)
     std = np.sqrt(var.mean()) if fixed_variance else np.sqrt(var)
-    return (target - mu) / np.maximum(std, 1e-6)
+    return (target - mu) / np.maximum(std, MIN_SHADOW_STD)
 
 
 def roc_summary(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> AttackResult:
@@ -118,7 +158,7 @@ def roc_summary(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> Atta
     labels = np.r_[np.ones(len(member_scores)), np.zeros(len(nonmember_scores))]
     scores = np.r_[member_scores, nonmember_scores]
     fpr, tpr, _ = roc_curve(labels, scores)
-    low = fpr <= 0.01
+    low = fpr <= LOW_FPR
     return AttackResult(
         auc=float(roc_auc_score(labels, scores)),
         advantage=float(np.max(tpr - fpr)),
@@ -147,17 +187,16 @@ def advantage_margin(n_members: int, n_nonmembers: int, alpha: float = 0.05) -> 
 
 
 def shadow_confidences(
-    split: MembershipSplit, train_shadow: ShadowTrainer, n_shadows: int, shadow_fraction: float, seed: int
+    split: MembershipSplit, train_shadow: ShadowTrainer, n_shadows: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Train shadows on random subsets of the attacker data; their confidences on members, non-members."""
-    if not 0.0 < shadow_fraction <= 1.0:
-        raise ValueError(f"shadow_fraction must lie in (0, 1], got {shadow_fraction}")
-    n_sub = max(2, round(shadow_fraction * len(split.attacker_x)))
+    """Train shadows on random pool subsets as large as the target's training set; their confidences
+    on the audited members and non-members (none of which any shadow saw)."""
     members, nonmembers = [], []
     for i in range(n_shadows):
-        gen = torch.Generator().manual_seed(seed * 1000 + i)
-        idx = torch.randperm(len(split.attacker_x), generator=gen)[:n_sub]
-        shadow = train_shadow(split.attacker_x[idx], split.attacker_y[idx], seed * 1000 + i)
+        shadow_seed = seed * SHADOW_SEED_STRIDE + i
+        gen = torch.Generator().manual_seed(shadow_seed)
+        idx = torch.randperm(len(split.pool_x), generator=gen)[: split.shadow_samples]
+        shadow = train_shadow(split.pool_x[idx], split.pool_y[idx], shadow_seed)
         members.append(logit_confidence(shadow, split.member_x, split.member_y))
         nonmembers.append(logit_confidence(shadow, split.nonmember_x, split.nonmember_y))
     return np.stack(members), np.stack(nonmembers)
@@ -168,7 +207,6 @@ def membership_audit(
     split: MembershipSplit,
     train_shadow: ShadowTrainer | None = None,
     n_shadows: int = 4,
-    shadow_fraction: float = 0.5,
     seed: int = 0,
     prefix: str = "mia_",
 ) -> dict[str, Any]:
@@ -186,7 +224,7 @@ def membership_audit(
     if n_shadows >= 2:
         if train_shadow is None:
             raise ValueError("LiRA needs train_shadow to train the shadow models")
-        sh_mem, sh_non = shadow_confidences(split, train_shadow, n_shadows, shadow_fraction, seed)
+        sh_mem, sh_non = shadow_confidences(split, train_shadow, n_shadows, seed)
         target = np.r_[logit_confidence(model, split.member_x, split.member_y),
                        logit_confidence(model, split.nonmember_x, split.nonmember_y)]
         z = lira_offline_scores(target, np.concatenate([sh_mem, sh_non], axis=1))
@@ -203,3 +241,10 @@ def membership_audit(
         out.update({f"{prefix}{name}_auc": r.auc, f"{prefix}{name}_advantage": r.advantage,
                     f"{prefix}{name}_tpr_at_1pct_fpr": r.tpr_at_1pct_fpr})
     return out
+
+
+def dp_bound_check(advantage: float, margin: float, epsilon: float, delta: float) -> dict[str, Any]:
+    """Is a measured advantage consistent with an (epsilon, delta)-DP claim? Fails when the advantage
+    exceeds the bound by more than its sampling error (``margin``)."""
+    bound = dp_advantage_bound(epsilon, delta)
+    return {"advantage_bound": bound, "bound_respected": bool(advantage <= bound + margin)}

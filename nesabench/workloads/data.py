@@ -62,12 +62,16 @@ def breast_cancer(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
     )
 
 
+#: scikit-learn's digits are 4-bit grey levels 0..16.
+DIGITS_MAX_PIXEL = 16.0
+
+
 def digits(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 digits as 1x8x8 images scaled to [0, 1]."""
     from sklearn.datasets import load_digits
 
     raw = load_digits()
-    x = (raw.images / 16.0).astype(np.float32)[:, None, :, :]
+    x = (raw.images / DIGITS_MAX_PIXEL).astype(np.float32)[:, None, :, :]
     x_tr, x_te, y_tr, y_te = _split(x, raw.target, test_fraction, seed)
     return Dataset(
         name="digits",

@@ -10,7 +10,6 @@ import copy
 import io
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.build import ConfigError, build
 from nesabench.confighash import stable_hash
-from nesabench.atomic import atomic_write_bytes, atomic_write_text
+from nesabench.stopwatch import Stopwatch
 from nesabench.workloads.data import Dataset
 
 log = logging.getLogger(__name__)
@@ -102,13 +102,13 @@ def load_workload(cfg: DictConfig, seed: int, cache_dir: str | Path) -> Workload
     recipe = build(cfg.train, "workload.train", _partial_=True)
     path = cache_dir / f"{name}-{key}.pt"
     from_cache = path.exists()
-    t0 = time.perf_counter()
     if from_cache:
         log.info("workload %s: trained model from cache %s", name, path)
     else:
         log.info("workload %s: training (cached afterwards under %s)", name, cache_dir)
-    model = load_or_build(path, lambda: recipe(new_model(), dataset, seed=seed, desc=f"train {name}"))
-    train_s = time.perf_counter() - t0
+    with Stopwatch() as clock:
+        model = load_or_build(path, lambda: recipe(new_model(), dataset, seed=seed, desc=f"train {name}"))
+    train_s = clock.seconds
     if not from_cache:
         atomic_write_text(path.with_suffix(".json"), json.dumps({"workload": plain_cfg, "seed": seed,
                                                                  "train_s": train_s}, indent=2))
