@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 
-from nesabench.he.estimate import tfhe_estimate
+from nesabench.he.estimate import tfhe_estimate, tfhe_pbs_model
 from nesabench.he.opcount import count_ops
 from nesabench.he.tfhe_compile import compile_model
 from nesabench.he.tfhe_parties import TFHEClient, TFHENode
@@ -47,8 +47,9 @@ class TFHEPipeline:
         rounding_threshold_bits: Annotated[int, Range(ge=2, le=16)] | None = 6,
         p_error: Annotated[float, Range(gt=0, lt=1)] | None = None,
         fhe: Literal["execute", "simulate"] = "execute",
-        fhe_samples: Annotated[int, Range(ge=1)] = 1,
-        max_repeats: Annotated[int, Range(ge=1)] = 1,
+        fhe_samples: Annotated[int, Range(ge=1)] = 3,
+        max_repeats: Annotated[int, Range(ge=1)] = 3,
+        check_estimate: bool = True,
     ) -> None:
         if not 2 <= n_bits <= 16:
             raise ValueError(f"n_bits={n_bits} must lie in 2..16")
@@ -65,6 +66,9 @@ class TFHEPipeline:
         self.n_bits, self.rounding_threshold_bits, self.p_error = n_bits, rounding_threshold_bits, p_error
         self.fhe = fhe
         self.fhe_samples = fhe_samples
+        #: After a real execution, also run the estimator (used where nothing compiles) on this cell
+        #: and record estimate / measured: the check docs/estimates.md reports.
+        self.check_estimate = bool(check_estimate)
         self.max_eval_samples = fhe_samples if fhe == "execute" else None
         self.max_repeats = max_repeats if fhe == "execute" else None
         self.module = None
@@ -89,7 +93,7 @@ class TFHEPipeline:
         if reasons:
             raise Unsupported(
                 f"Concrete ML cannot compile {workload.name}: {'; '.join(reasons)}",
-                estimate=tfhe_estimate(workload.model, sample, self.n_bits),
+                estimate=tfhe_estimate(workload.model, sample, self.n_bits, self.rounding_threshold_bits),
             )
 
     def prepare(self, workload: Workload) -> None:
@@ -154,15 +158,26 @@ class TFHEPipeline:
             "eval_key_bytes": self._eval_key_bytes,
             "pbs_count": int(circuit.programmable_bootstrap_count) if circuit else 0,
         }
+        if circuit is not None and self._workload is not None:
+            ops = count_ops(self._workload.model, self._workload.dataset.x_test[:1])
+            modelled = tfhe_pbs_model(ops, self.n_bits, self.rounding_threshold_bits)
+            out["pbs_model_count"] = modelled
+            out["pbs_model_ratio"] = modelled / max(out["pbs_count"], 1)
         if s.samples:
-            out.update({
-                "fhe_execute_latency_per_sample_s": s.run_s / n,
-                "encrypt_s": s.encrypt_s / n,
-                "decrypt_s": s.decrypt_s / n,
-                "bytes_up": s.bytes_up // n,
-                "bytes_down": s.bytes_down // n,
-                "fhe_executed_samples": s.samples,
+            out.update({  # per-sample units, named as for CKKS
+                "encrypt_s_per_sample": s.encrypt_s / n,
+                "node_eval_s_per_sample": s.run_s / n,
+                "decrypt_s_per_sample": s.decrypt_s / n,
+                "bytes_up_per_sample": s.bytes_up / n,
+                "bytes_down_per_sample": s.bytes_down / n,
+                "he_samples": s.samples,
             })
+            if self.check_estimate and self._workload is not None:
+                est = tfhe_estimate(self._workload.model, self._workload.dataset.x_test[:1], self.n_bits,
+                                    self.rounding_threshold_bits)
+                out.update({"estimate_latency_s": est["latency_p50_s"], "estimate_kind": est["estimate_kind"],
+                            "estimate_method": est["estimate_method"],
+                            "estimate_ratio": est["latency_p50_s"] / (s.run_s / n)})
         out.update(self._accuracies())
         return out
 

@@ -51,7 +51,8 @@ class ZkEzklPipeline:
         prove_samples: Annotated[int, Range(ge=1)] = 8,
         max_repeats: Annotated[int, Range(ge=1)] = 3,
         fidelity_samples: Annotated[int, Range(ge=0)] = 200,
-        scaling_logrows: Sequence[Annotated[int, Range(ge=12, le=26)]] = (12, 13, 14),
+        scaling_logrows: Sequence[Annotated[int, Range(ge=12, le=26)]] = (12, 13, 14, 15, 16),
+        check_estimate: bool = True,
     ) -> None:
         self.visibility = Visibility(input=input_visibility, params=param_visibility)
         if calibration_target not in CALIBRATION_TARGETS:
@@ -73,6 +74,8 @@ class ZkEzklPipeline:
         self.calibration_samples = calibration_samples
         self.fidelity_samples = fidelity_samples
         self.scaling_logrows = ks
+        #: Also run the prove-time fit (used for circuits too large to build) on this measured cell.
+        self.check_estimate = bool(check_estimate)
         self.max_eval_samples = prove_samples
         self.max_repeats = max_repeats
         self._work = Path(tempfile.mkdtemp(prefix="nesabench-zk-"))
@@ -81,7 +84,9 @@ class ZkEzklPipeline:
         self._workload: Workload | None = None
         self._steps: dict[str, Any] = {}
         self._witness_s: list[float] = []
-        self._prove_s: list[float] = []
+        self._prove_call_s: list[float] = []
+        self._io_s: list[float] = []
+        self._key_load_s: float | None = None
         self._verify_s: list[float] = []
         self._proof_sizes: list[tuple[int, int]] = []
         self._last: tuple[torch.Tensor, list[Proof], np.ndarray] | None = None
@@ -132,6 +137,9 @@ class ZkEzklPipeline:
         _, growth = scaling.fit("prove_s")
         estimate = {
             "latency_p50_s": prove_s + verify_s,
+            "estimate_kind": "extrapolation",
+            "estimate_method": (f"prove time vs logrows of a probe circuit, log-linear fit over logrows "
+                                f"{' '.join(str(p.logrows) for p in scaling.points)}, extrapolated to {k}"),
             "prove_s": prove_s,
             "verify_per_proof_s": verify_s,
             "setup_keys_s": scaling.predict("setup_s", k),
@@ -191,9 +199,9 @@ class ZkEzklPipeline:
             t0 = time.perf_counter()
             witness, wpath = c.witness(xi.unsqueeze(0), tag)
             self._witness_s.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
             proof = c.prove(wpath, tag)
-            self._prove_s.append(time.perf_counter() - t0)
+            self._prove_call_s.append(proof.call_s)
+            self._io_s.append(proof.io_s + c.last_input_io_s)
             t0 = time.perf_counter()
             ok, detail = c.verify(proof.data, tag)
             self._verify_s.append(time.perf_counter() - t0)
@@ -255,17 +263,38 @@ class ZkEzklPipeline:
 
     # -- record ---------------------------------------------------------------------------
     def metrics(self) -> dict[str, Any]:
+        """Per-proof medians. ``prove_s`` is proving alone: ``ezkl.prove`` also loads the proving key
+        from disk on every call, measured apart as ``key_load_s`` and subtracted (``prove_call_s``
+        keeps the whole call); ``io_s`` is the input and proof JSON files written and read around it.
+        """
         out = dict(self._steps)
+        if self._prove_call_s and self._key_load_s is None:
+            self._key_load_s = self._circuit.key_load_s()
+        call = _median(self._prove_call_s)
         out.update(
-            witness_s=_median(self._witness_s), prove_s=_median(self._prove_s),
-            verify_per_proof_s=_median(self._verify_s), proofs_made=len(self._prove_s),
+            witness_s=_median(self._witness_s), prove_call_s=call, key_load_s=self._key_load_s,
+            prove_s=None if call is None else max(call - (self._key_load_s or 0.0), 0.0),
+            io_s=_median(self._io_s), verify_per_proof_s=_median(self._verify_s),
+            proofs_made=len(self._prove_call_s),
             proof_bytes=int(np.median([s[0] for s in self._proof_sizes])) if self._proof_sizes else None,
             proof_file_bytes=int(np.median([s[1] for s in self._proof_sizes])) if self._proof_sizes else None,
         )
+        out.update(self._estimate_check(out))
         if self.visibility.input == "private":
             out["tamper_public_input"] = "n/a: input private, no public instance carries it"
         out.update(self.circuit_fidelity())
         return out
+
+    def _estimate_check(self, measured: dict[str, Any]) -> dict[str, Any]:
+        """The prove-time fit at this circuit's logrows against the measured prove call."""
+        if not self.check_estimate or not measured.get("prove_call_s") or self._workload is None:
+            return {}
+        scaling = measure_scaling(self._workload.cache_dir, self.scaling_logrows)
+        est = scaling.predict("prove_s", measured["logrows"])
+        return {"estimate_prove_s": est, "estimate_kind": "extrapolation",
+                "estimate_method": "probe prove time vs logrows, log-linear fit over logrows "
+                                   + " ".join(str(p.logrows) for p in scaling.points),
+                "estimate_ratio": est / measured["prove_call_s"]}
 
     def circuit_fidelity(self) -> dict[str, Any]:
         """Quantized circuit vs plaintext on more samples than are proven (witness only, untimed)."""

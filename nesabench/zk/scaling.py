@@ -2,7 +2,9 @@
 
 A halo2 prover's work is set by the domain size 2^logrows (FFTs and multi-exponentiations over
 every row), so the probe pins one small circuit to several logrows and times setup and prove at
-each. The fit ``log(t) = a + b * logrows`` then extrapolates to circuits too large to build here.
+each. The fit ``log(t) = a + b * logrows`` over the FIT_POINTS largest sizes then extrapolates to
+circuits too large to build here (the growth per logrow rises with size, as FFTs and multi-
+exponentiations grow as n log n, so the small sizes would bias the slope low).
 The measurement is cached per ezkl version and probe sizes under ``cache_dir/zk``.
 """
 
@@ -30,6 +32,8 @@ from nesabench.zk.visibility import Visibility
 PROBE_WIDTH = 16
 #: Below this EZKL's calibration finds no parameters for the probe (its range checks need the rows).
 MIN_PROBE_LOGROWS = 12
+#: The fit uses this many of the largest measured sizes.
+FIT_POINTS = 3
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,10 @@ class Scaling:
     ezkl_version: str
 
     def fit(self, key: str) -> tuple[float, float]:
-        """Least-squares ``log(t) = a + b * logrows`` over the measured points."""
-        k = np.array([p.logrows for p in self.points], dtype=float)
-        t = np.log([max(getattr(p, key), 1e-9) for p in self.points])
+        """Least-squares ``log(t) = a + b * logrows`` over the FIT_POINTS largest measured points."""
+        points = sorted(self.points, key=lambda p: p.logrows)[-FIT_POINTS:]
+        k = np.array([p.logrows for p in points], dtype=float)
+        t = np.log([max(getattr(p, key), 1e-9) for p in points])
         b, a = np.polyfit(k, t, 1)
         return float(a), float(b)
 
