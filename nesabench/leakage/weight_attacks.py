@@ -23,7 +23,8 @@ from nesabench.leakage.activations import layer_activations
 from nesabench.leakage.coordinate_matching import match_coordinates
 from nesabench.leakage.key_recovery import matching_key, rows_along
 from nesabench.leakage.reconstruction import r2_score, reconstruction_probe, token_probe
-from nesabench.leakage.result import AttackResult, above_chance, wilson_ci
+from nesabench.leakage.result import AttackResult, above_chance
+from nesabench.leakage.significance import wilson_interval
 from nesabench.leakage.weight_matching import (
     assign,
     match_axis,
@@ -218,7 +219,7 @@ class WeightAttack:
         keep = truth != self.data.pad_id
         hits = (rec == truth)[keep]
         rate = float(hits.mean()) if hits.size else 0.0
-        lo, hi = wilson_ci(int(hits.sum()), int(hits.size))
+        lo, hi = wilson_interval(int(hits.sum()), int(hits.size))
         chance = float(np.bincount(truth[keep]).max() / max(keep.sum(), 1)) if keep.any() else 0.0
         n_vocab_ok = verified_fraction(self.public, self.full, [(table, 0)], key)
         self.results.append(AttackResult(
@@ -283,7 +284,7 @@ class WeightAttack:
                                          n_test=len(samples), metrics=dict(metrics)))
         if s.layer == "input" and "exact_fraction" in metrics:
             frac = metrics["exact_fraction"]
-            lo, hi = wilson_ci(round(frac * len(arr)), len(arr))
+            lo, hi = wilson_interval(round(frac * len(arr)), len(arr))
             self.results.append(AttackResult("weight_unpermuted_input", frac, view=s.name, n_test=len(arr),
                                              ci_low=lo, ci_high=hi, metrics=dict(metrics)))
             return
@@ -338,7 +339,7 @@ class WeightAttack:
         hits = (guess == ids)[keep]
         rate = float(hits.mean()) if hits.size else 0.0
         chance = float(np.bincount(ids[keep]).max() / max(keep.sum(), 1)) if keep.any() else 0.0
-        lo, hi = wilson_ci(int(hits.sum()), int(hits.size))
+        lo, hi = wilson_interval(int(hits.sum()), int(hits.size))
         return AttackResult("weight_embedding_inversion", above_chance(rate, chance), view=s.name,
                             n_test=int(hits.size), ci_low=lo, ci_high=hi,
                             metrics={**metrics, "token_recovery": rate, "chance": chance,
