@@ -109,6 +109,17 @@ def reconstruction_probe(
     return out
 
 
+#: Largest one-hot expansion of an integer view (cells). Token-id views stay far below it; a view
+#: of ring elements (secret shares: nearly every value distinct) would need terabytes, and its
+#: values carry no categorical meaning, so it is probed as numbers instead.
+MAX_ONEHOT_CELLS = 50_000_000
+
+
+def _onehot_fits(shape: tuple[int, ...], values: np.ndarray) -> bool:
+    """Whether integer rows of ``shape`` one-hot over ``values`` stay within MAX_ONEHOT_CELLS."""
+    return shape[0] * shape[1] * max(len(values), 1) <= MAX_ONEHOT_CELLS
+
+
 def _onehot_int(rows: np.ndarray, vocab: np.ndarray) -> np.ndarray:
     """Integer-valued view rows (token ids) as one-hot over ``vocab`` per element."""
     lookup = {int(v): i for i, v in enumerate(vocab)}
@@ -146,12 +157,15 @@ def token_probe(
         feats = np.stack([a.reshape(t, -1) for a in arr]).astype(np.float64)  # (n, t, d)
         if integer:
             flat = feats.reshape(n * t, -1)
-            feats = _onehot_int(flat, np.unique(flat[np.isin(np.arange(n * t) // t, train_idx)])
-                                ).reshape(n, t, -1)
+            values = np.unique(flat[np.isin(np.arange(n * t) // t, train_idx)])
+            if _onehot_fits(flat.shape, values):
+                feats = _onehot_int(flat, values).reshape(n, t, -1)
     else:
         feats = np.stack([a.ravel() for a in arr]).astype(np.float64)
         if integer:
-            feats = _onehot_int(feats, np.unique(feats[train_idx]))
+            values = np.unique(feats[train_idx])
+            if _onehot_fits(feats.shape, values):
+                feats = _onehot_int(feats, values)
 
     seq_hits, seq_chance, positions = [], [], 0  # per evaluated sequence
     n_train = len(folds[0][0])
