@@ -57,8 +57,23 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
 
 
 def _legend(ax, **kw) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(**kw)
+    """One legend beside ``ax`` holding every labelled line of its figure (once per label)."""
+    seen: dict[str, object] = {}
+    for a in ax.figure.axes:
+        for h, label in zip(*a.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, h)
+    if seen:
+        ax.legend(list(seen.values()), list(seen), **kw)
+
+
+def _log(ax, x: bool = False, y: bool = False, base: int = 10) -> None:
+    """Log axes with labels on the decades only (minor labels crowd a short range)."""
+    from matplotlib.ticker import NullFormatter
+
+    for on, axis, set_scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
+        if on:
+            set_scale("log", base=base)
+            axis.set_minor_formatter(NullFormatter())
 
 
 def _num(v) -> float | None:
@@ -138,7 +153,7 @@ def privacy_cost_figure(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
                     loss = _num(r.get("accuracy_loss"))
                     if loss is not None:
                         axes[1].scatter(loss, r["input_privacy"], **style)
-        axes[0].set_xscale("log")
+        _log(axes[0], x=True)
         axes[0].set_xlabel("slowdown vs plaintext (same run)")
         axes[1].set_xlabel("accuracy loss vs plaintext (same samples)")
         axes[0].set_ylabel("input privacy (1 = no attack beats chance)")
@@ -214,8 +229,7 @@ def scaling_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
                 rows = runs[(runs.workload == wl) & (runs.technique == tech)]
                 pts = _points(rows, "workload_parameters", "slowdown")
                 _plot_series(ax, pts, technique_style(tech), tech)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+            _log(ax, x=True, y=True)
             ax.set_xlabel("model parameters")
             ax.set_title(f"{wl}, width sweep")
         axes[0][0].set_ylabel("slowdown vs plaintext")
@@ -246,12 +260,13 @@ def zk_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
             st = {**technique_style("zk_ezkl"), "marker": MARKERS[i % len(MARKERS)]}
             _plot_series(ax, _points(rows, "_params", "prove_s"), st, f"calibration {name}",
                          ls=LINESTYLES[i % len(LINESTYLES)])
-            for _, r in rows.iterrows():
-                if _num(r.get("_params")) is not None and _num(r.get("prove_s")) is not None:
-                    ax.annotate(r["workload"], (r["_params"], r["prove_s"]), xytext=(4, -9),
-                                textcoords="offset points", fontsize=6, color="0.3")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        for (wl, x), rows in runs.groupby(["workload", "_params"]):
+            y = max(v for v in (_num(v) for v in rows["prove_s"]) if v is not None) if \
+                rows["prove_s"].map(_num).notna().any() else None
+            if y is not None:
+                ax.annotate(wl, (x, y), xytext=(2, 6), textcoords="offset points", fontsize=6, color="0.3",
+                            rotation=30)
+        _log(ax, x=True, y=True)
         ax.set_xlabel("model parameters in the circuit")
         ax.set_ylabel("prove time per proof (s)")
         _legend(ax)
@@ -281,11 +296,11 @@ def tee_paging_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]
             if ws:
                 axes[0].axvline(max(ws), color=st["color"], ls=ls, lw=0.7, alpha=0.6)
         for ax in axes:
-            ax.set_xscale("log", base=2)
+            _log(ax, x=True, base=2)
             ax.set_xlabel("usable secure memory, EPC (MB)")
-        axes[0].set_yscale("log")
+        _log(axes[0], y=True)
         axes[0].set_ylabel("modeled enclave overhead per call (s)")
-        axes[1].set_yscale("log")
+        _log(axes[1], y=True)
         axes[1].set_ylabel("EPC pages swapped per call + 1")
         _legend(axes[1], loc="upper left", bbox_to_anchor=(1.0, 1.0),
                 title="workload (vertical: working set)")
@@ -316,7 +331,7 @@ def hybrid_nodes_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Pat
         axes[0].set_ylabel("slowdown vs plaintext")
         axes[1].set_ylabel("bytes per inference (all parties)")
         for ax in axes:
-            ax.set_yscale("log")
+            _log(ax, y=True)
             ax.set_xlabel("nodes")
             ax.xaxis.get_major_locator().set_params(integer=True)
         _legend(axes[1], loc="upper left", bbox_to_anchor=(1.0, 1.0), title="workload, non-linear mode")
@@ -368,7 +383,7 @@ def dp_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
                     axes[1].plot([b[0] for b in bound], [b[1] for b in bound], color="black", ls="-.", lw=1,
                                  label="DP bound (ε, δ)" if j == 0 else None)
         for ax in axes:
-            ax.set_xscale("log")
+            _log(ax, x=True)
             ax.set_xlabel("target ε")
         axes[0].set_ylabel("accuracy loss vs plaintext")
         axes[1].set_ylabel("membership-inference advantage (±95% margin)")
@@ -396,7 +411,7 @@ def sweep_figure(table: pd.DataFrame, experiment: str, out_dir: Path) -> list[Pa
                     _plot_series(ax, _points(rows.assign(estimated=False), p, col), st, f"{tech} / {wl}",
                                  LINESTYLES[i % len(LINESTYLES)])
         for ax, label in zip(axes, ("accuracy loss vs plaintext", "slowdown vs plaintext"), strict=True):
-            ax.set_xscale("log")
+            _log(ax, x=True)
             ax.set_xlabel(p[6:])
             ax.set_ylabel(label)
         _legend(axes[1], loc="upper left", bbox_to_anchor=(1.0, 1.0))
