@@ -89,7 +89,7 @@ def _span(values: list[float], fmt: Callable[[float], str], mark: str = "") -> s
 
 
 def _ok(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[runs["status"] == "ok"]
+    return runs if runs.empty else runs[runs["status"] == "ok"]
 
 
 def _none_ok(tech: str, runs: pd.DataFrame) -> Mark:
@@ -188,6 +188,8 @@ def family_mark(marks: list[Mark]) -> Mark:
 
 def slowdown_range(tech: str, runs: pd.DataFrame) -> str:
     """Measured slowdowns of a technique, then its estimates with their marks ("~", "≥")."""
+    if runs.empty:
+        return f"{tech} not measured"
     ok = [s for s in (_num(v) for v in _ok(runs)["slowdown"]) if s is not None]
     est = runs[(runs["status"] == "unsupported") & runs["estimated"].fillna(False).astype(bool)] \
         if "estimated" in runs.columns else runs.iloc[:0]
