@@ -162,6 +162,10 @@ class CKKSPipeline:
             except UnsupportedModel as err:
                 errors.append(err)
         err = errors[0]
+        if self.nonlinear == "client":
+            raise Unsupported(f"nonlinear=client: {err}; use nonlinear=auto or poly for this model",
+                              estimate=ckks_estimate(workload.model, workload.dataset.x_test[:1],
+                                                     self.params)) from err
         softmax_rows = count_ops(workload.model, workload.dataset.x_test[:1]).softmax_rows
         attention = (f"it uses softmax attention ({softmax_rows} softmax rows per sample); "
                      if softmax_rows else "")
