@@ -72,7 +72,7 @@ class RoundStats:
 
 
 class CKKSPipeline:
-    """Private inference of a polynomial version of the workload's model under CKKS."""
+    """Private inference under CKKS: a polynomial version of the model, or client-aided rounds."""
 
     def __init__(
         self,
