@@ -1,8 +1,12 @@
 """TenSEAL CKKS: the client encrypts, an untrusted node evaluates with public keys, the client decrypts.
 
-Tuned as TenSEAL's MNIST tutorial: im2col encoding for the convolution, square activations (or a
-degree-2 fit of the model's own), N=8192 with one rescaling prime per multiplicative level. Several
-samples share a ciphertext where the slots allow (see nesabench/he/ckks_encoding.py).
+Two modes (``nonlinear``). ``poly``: the whole model on ciphertexts, tuned as TenSEAL's MNIST tutorial:
+im2col encoding for the convolution, square activations (or a degree-2 fit of the model's own), N=8192
+with one rescaling prime per multiplicative level; several samples share a ciphertext where the slots
+allow (nesabench/he/ckks_encoding.py). ``client`` (client-aided, for transformers, whose softmax,
+LayerNorm and GELU do not fit any depth without bootstrapping): each linear layer is a round on the
+node (TenSEAL's vector-matrix ``mm``), the client decrypts, applies the non-linear block and
+re-encrypts (nesabench/he/ckks_client_aided.py). ``auto`` takes poly where the model has a circuit.
 """
 
 from __future__ import annotations
@@ -16,9 +20,15 @@ import numpy as np
 import torch
 
 from nesabench.he.circuit import CNNCircuit, MLPCircuit, UnsupportedModel, extract_circuit
+from nesabench.he.ckks_client_aided import ClientAided, client_aided_model
 from nesabench.he.ckks_encoding import cnn_capacity, mlp_capacity
 from nesabench.he.ckks_params import SECURITY_BITS, CKKSParams
-from nesabench.he.ckks_parties import CKKSClient, CKKSNode
+from nesabench.he.ckks_parties import (
+    CKKSClient,
+    CKKSLinearNode,
+    CKKSNode,
+    CKKSRoundClient,
+)
 from nesabench.he.estimate import ckks_estimate
 from nesabench.he.opcount import count_ops
 from nesabench.he.polynomial import PolyRecipe, polynomial_model, square_activations
@@ -43,8 +53,26 @@ class CallStats:
     fidelity: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
+@dataclass
+class RoundStats:
+    """Client-aided costs summed over samples: rounds, bytes each way, client and node seconds."""
+
+    samples: int = 0
+    calls: int = 0
+    rounds: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    ciphertexts_up: int = 0
+    encrypt_s: float = 0.0
+    eval_s: float = 0.0
+    decrypt_s: float = 0.0
+    total_s: float = 0.0
+    matmul_plain_ops: int = 0
+    fidelity: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
 class CKKSPipeline:
-    """Private inference of a polynomial version of the workload's model under CKKS."""
+    """Private inference under CKKS: a polynomial version of the model, or client-aided rounds."""
 
     def __init__(
         self,
@@ -56,10 +84,37 @@ class CKKSPipeline:
         finetune_lr: Annotated[float, Range(gt=0)] = 1e-3,
         samples_per_ciphertext: Annotated[int, Range(ge=0)] = 0,
         max_eval_samples: Annotated[int, Range(ge=1)] | None = None,
+        nonlinear: Literal["auto", "poly", "client"] = "auto",
+        client_poly_modulus_degree: Literal[4096, 8192, 16384, 32768] = 8192,
+        client_coeff_mod_bit_sizes: Sequence[Annotated[int, Range(ge=10, le=60)]] = (60, 40, 40, 60),
+        client_global_scale: Annotated[float, Range(gt=1)] = 2.0**40,
+        client_max_eval_samples: Annotated[int, Range(ge=1)] | None = 8,
+        client_max_repeats: Annotated[int, Range(ge=1)] | None = 1,
     ) -> None:
         self.params = CKKSParams(int(poly_modulus_degree), tuple(int(b) for b in coeff_mod_bit_sizes),
                                  float(global_scale))
         self.params.validate()
+        if nonlinear not in ("auto", "poly", "client"):
+            raise ValueError(f"nonlinear={nonlinear!r}; accepted: 'auto' (poly where the model has a "
+                             "polynomial circuit, else client), 'poly', 'client'")
+        self.nonlinear = nonlinear
+        self.client_params = CKKSParams(int(client_poly_modulus_degree),
+                                        tuple(int(b) for b in client_coeff_mod_bit_sizes),
+                                        float(client_global_scale))
+        self.client_params.validate()
+        for key, value in (("client_max_eval_samples", client_max_eval_samples),
+                           ("client_max_repeats", client_max_repeats)):
+            if value is not None and value < 1:
+                raise ValueError(f"{key}={value} must be >= 1 or null")
+        self._client_caps = (client_max_eval_samples, client_max_repeats)
+        #: Harness caps; client mode replaces them with the client_* caps once check() picks it.
+        self.max_repeats: int | None = None
+        self.mode = ""
+        self.walk: ClientAided | None = None
+        self.round_client: CKKSRoundClient | None = None
+        self.linear_node: CKKSLinearNode | None = None
+        self._rounds = RoundStats()
+        self._sample_blobs: list[list[tuple[str, bytes]]] = []
         self.recipe = PolyRecipe(activation, int(finetune_epochs), float(finetune_lr))
         if samples_per_ciphertext < 0:
             raise ValueError(f"samples_per_ciphertext={samples_per_ciphertext} must be >= 0 "
@@ -83,22 +138,54 @@ class CKKSPipeline:
 
     # -- harness seam -------------------------------------------------------------------------
     def check(self, workload: Workload) -> None:
-        """Polynomial-friendly MLPs and single-channel CNNs run; anything else gets an estimate."""
+        """Pick the mode; a model with neither a polynomial circuit nor a client-aided split gets an estimate.
+
+        Polynomial-friendly MLPs and single-channel CNNs run as ``poly``; the transformers as ``client``.
+        """
+        self.mode = self._resolve_mode(workload)
+        if self.mode == "client":
+            self.max_eval_samples, self.max_repeats = self._client_caps
+
+    def _resolve_mode(self, workload: Workload) -> str:
         sample = workload.dataset.x_test[0]
-        try:
-            extract_circuit(square_activations(workload.copy_model()), sample)
-        except UnsupportedModel as err:
-            softmax_rows = count_ops(workload.model, workload.dataset.x_test[:1]).softmax_rows
-            attention = (f"it uses softmax attention ({softmax_rows} softmax rows per sample); "
-                         if softmax_rows else "")
-            reason = (f"CKKS pipeline cannot encode {workload.name}: {attention}{err}. Softmax, LayerNorm "
-                      "and GELU need high-degree polynomial approximations and TenSEAL has no "
-                      "bootstrapping, so the depth of a transformer does not fit any secure parameter set")
-            raise Unsupported(reason, estimate=ckks_estimate(workload.model, workload.dataset.x_test[:1],
-                                                             self.params)) from err
+        errors = []
+        if self.nonlinear in ("auto", "poly"):
+            try:
+                extract_circuit(square_activations(workload.copy_model()), sample)
+                return "poly"
+            except UnsupportedModel as err:
+                errors.append(err)
+        if self.nonlinear in ("auto", "client"):
+            try:
+                client_aided_model(workload.model)
+                return "client"
+            except UnsupportedModel as err:
+                errors.append(err)
+        err = errors[0]
+        if self.nonlinear == "client":
+            raise Unsupported(f"nonlinear=client: {err}; use nonlinear=auto or poly for this model",
+                              estimate=ckks_estimate(workload.model, workload.dataset.x_test[:1],
+                                                     self.params)) from err
+        softmax_rows = count_ops(workload.model, workload.dataset.x_test[:1]).softmax_rows
+        attention = (f"it uses softmax attention ({softmax_rows} softmax rows per sample); "
+                     if softmax_rows else "")
+        reason = (f"CKKS pipeline cannot encode {workload.name}: {attention}{err}. Softmax, LayerNorm "
+                  "and GELU need high-degree polynomial approximations and TenSEAL has no "
+                  "bootstrapping, so the depth of a transformer does not fit any secure parameter set")
+        if len(errors) > 1:
+            reason += f"; no client-aided split either: {errors[1]}"
+        elif self.nonlinear == "poly" and softmax_rows:
+            reason += " (nonlinear: client runs it client-aided)"
+        raise Unsupported(reason, estimate=ckks_estimate(workload.model, workload.dataset.x_test[:1],
+                                                         self.params)) from err
 
     def prepare(self, workload: Workload) -> None:
         """Parameter checks first (before any fine-tuning), then the polynomial model, then keys."""
+        if not self.mode:
+            self.check(workload)
+        if self.mode == "client":
+            self._prepare_client(workload)
+            return
         sample = workload.dataset.x_test[0]
         self._workload = workload
         self.params.check_security()
@@ -120,6 +207,8 @@ class CKKSPipeline:
         self._packed_probe = workload.dataset.x_test[: self.capacity]
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "client":
+            return self._infer_client(x)
         if self.client is None or self.node is None or self.circuit is None:
             raise RuntimeError("he_ckks: infer called before prepare")
         xs = x.detach().double().numpy()
@@ -166,6 +255,8 @@ class CKKSPipeline:
         return list(self._last_views)
 
     def metrics(self) -> dict[str, float | int | str]:
+        if self.mode == "client":
+            return self._client_metrics()
         s = self._stats
         n = max(s.samples, 1)
         # Per-sample units throughout (a packed ciphertext's cost is shared by the samples in it).
@@ -204,6 +295,118 @@ class CKKSPipeline:
         measured = (s.encrypt_s + s.eval_s + s.decrypt_s) / s.samples
         return {"estimate_latency_s": est["latency_p50_s"], "estimate_kind": est["estimate_kind"],
                 "estimate_method": est["estimate_method"], "estimate_ratio": est["latency_p50_s"] / measured}
+
+
+    # -- client-aided mode ----------------------------------------------------------------------
+    def _prepare_client(self, workload: Workload) -> None:
+        """Keys for depth-1 rounds, the model's split, and the node holding the plaintext weights."""
+        self._workload = workload
+        self.client_params.check_security()
+        self.client_params.check_depth(2)  # a product and the packing per round; the client re-encrypts
+        self.walk = client_aided_model(workload.copy_model().eval())
+        t0 = time.perf_counter()
+        self.round_client = CKKSRoundClient(self.client_params)
+        self._context_bytes = self.round_client.public_context()
+        layers = {name: (lay.weight, lay.bias) for name, lay in self.walk.layers.items()}
+        self.linear_node = CKKSLinearNode(self._context_bytes, layers, self.client_params.slots)
+        self._keygen_s = time.perf_counter() - t0
+
+    def _round(self, x: np.ndarray, name: str) -> np.ndarray:
+        """One node round: the client encrypts the rows, the node runs the layer, the client decrypts."""
+        if self.round_client is None or self.linear_node is None or self.walk is None:
+            raise RuntimeError("he_ckks: a round before prepare")
+        d_out = self.walk.layers[name].shape[1]
+        r = self._rounds
+        t0 = time.perf_counter()
+        blobs = self.round_client.encrypt_columns(x)
+        t1 = time.perf_counter()
+        steps = self.linear_node.matmul_plain_ops
+        result = self.linear_node.evaluate(name, blobs, len(x))
+        t2 = time.perf_counter()
+        out = self.round_client.decrypt_columns(result, len(x), d_out)
+        r.encrypt_s += t1 - t0
+        r.eval_s += t2 - t1
+        r.decrypt_s += time.perf_counter() - t2
+        r.rounds += 1
+        r.matmul_plain_ops += self.linear_node.matmul_plain_ops - steps
+        r.bytes_up += sum(len(b) for b in blobs)
+        r.bytes_down += sum(len(b) for b in result)
+        r.ciphertexts_up += len(blobs)
+        self._sample_blobs[-1].append((name, b"".join(blobs)))
+        return out
+
+    def _infer_client(self, x: torch.Tensor) -> torch.Tensor:
+        if self.walk is None:
+            raise RuntimeError("he_ckks: infer called before prepare")
+        outputs = []
+        self._sample_blobs = []
+        for ids in x:
+            self._sample_blobs.append([])
+            t0 = time.perf_counter()
+            outputs.append(self.walk.forward(ids, self._round))
+            self._rounds.total_s += time.perf_counter() - t0
+        out = np.stack(outputs)
+        r = self._rounds
+        r.samples += len(x)
+        r.calls += 1
+        r.fidelity.append((x.numpy().copy(), out))
+        first = [blobs[0][1] for blobs in self._sample_blobs]
+        later = [b"".join(b for _, b in blobs[1:]) for blobs in self._sample_blobs]
+        meta = {"weights": "plain", "mode": "client-aided", "rounds": len(self._sample_blobs[0])}
+        self._last_views = [
+            # Round 0 carries the embedded tokens; the later rounds every activation the client
+            # re-encrypted. The node holds the plaintext weights: HE hides the input, not the model.
+            PartyView(party="node", kind="ciphertext", layer="input", payload=first,
+                      nbytes=sum(len(b) for b in first), meta=meta),
+            PartyView(party="node", kind="ciphertext", layer="later_rounds", payload=later,
+                      nbytes=sum(len(b) for b in later), meta=meta),
+        ]
+        return torch.from_numpy(out).float()
+
+    def _client_metrics(self) -> dict[str, float | int | str]:
+        r = self._rounds
+        n = max(r.samples, 1)
+        client_s = r.total_s - r.eval_s
+        p = self.client_params
+        out: dict[str, float | int | str] = {
+            "mode": "client-aided",
+            "keygen_s": self._keygen_s,
+            "rounds_per_inference": r.rounds / n,
+            "bytes_up_per_sample": r.bytes_up / n,
+            "bytes_down_per_sample": r.bytes_down / n,
+            "ciphertexts_up_per_sample": r.ciphertexts_up / n,
+            "client_s": client_s / n,
+            "encrypt_s_per_sample": r.encrypt_s / n,
+            "decrypt_s_per_sample": r.decrypt_s / n,
+            "node_eval_s_per_sample": r.eval_s / n,
+            "node_matmul_plain_ops_per_sample": r.matmul_plain_ops / n,
+            "he_samples": r.samples,
+            "he_calls": r.calls,
+            "context_bytes": len(self._context_bytes),
+            "security_bits": SECURITY_BITS,
+            "ckks_poly_modulus_degree": p.poly_modulus_degree,
+            "ckks_coeff_mod_bits": sum(p.coeff_mod_bit_sizes),
+            "mult_depth": 2,
+            "client_max_eval_samples": self.max_eval_samples or 0,
+            "client_max_repeats": self.max_repeats or 0,
+        }
+        if r.fidelity and self._workload is not None:
+            xs = torch.from_numpy(np.concatenate([x for x, _ in r.fidelity]))
+            he = np.concatenate([o for _, o in r.fidelity])
+            with torch.no_grad():
+                plain = self._workload.model(xs).double().numpy()
+            out |= {"he_vs_plain_max_abs_err": float(np.abs(he - plain).max()),
+                    "he_vs_plain_agreement": agreement(he, plain), "he_vs_plain_samples": len(xs)}
+        if r.samples and self._workload is not None:
+            # The estimator priced this cell as the whole model under FHE (a lower bound without
+            # bootstrapping); set beside the client-aided latency actually measured.
+            wl = self._workload
+            est = ckks_estimate(wl.model, wl.dataset.x_test[:1], self.params)
+            measured = r.total_s / r.samples
+            out |= {"estimate_latency_s": est["latency_p50_s"], "estimate_kind": est["estimate_kind"],
+                    "estimate_method": est["estimate_method"] + "; measured cell is client-aided",
+                    "estimate_ratio": est["latency_p50_s"] / measured}
+        return out
 
     # -- internals ------------------------------------------------------------------------------
     def _capacity(self, circuit: MLPCircuit | CNNCircuit) -> int:

@@ -110,7 +110,7 @@ def test_harness_records_costs_and_a_measured_slowdown(run):
 
 
 def test_attention_is_unsupported_with_a_measured_estimate(run):
-    rec = run("workload=tiny_transformer", "technique=he_ckks")
+    rec = run("workload=tiny_transformer", "technique=he_ckks", "technique.nonlinear=poly")
     assert rec.status == "unsupported" and "softmax" in rec.reason.lower()
     assert rec.estimated and rec.latency_p50_s > 0 and rec.slowdown > 1
     assert rec.extra["count_softmax_rows"] > 0 and rec.extra["op_ckks_rotation_s"] > 0

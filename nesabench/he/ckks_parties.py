@@ -12,7 +12,7 @@ import numpy as np
 import tenseal as ts
 
 from nesabench.he.circuit import CNNCircuit, MLPCircuit
-from nesabench.he.ckks_encoding import cnn_matrix, mlp_matrix, unpack_outputs
+from nesabench.he.ckks_encoding import cnn_matrix, mlp_matrix, next_pow2, unpack_outputs
 from nesabench.he.ckks_params import CKKSParams
 
 
@@ -148,3 +148,71 @@ class CKKSNode:
                 acc = term if acc is None else acc + term
             outs.append(acc + float(b))
         return outs
+
+
+
+def column_chunk(slots: int, rows: int, d_in: int) -> int:
+    """Columns of a (rows x d_in) activation matrix one ciphertext holds in ``enc_matmul_encoding``.
+
+    The encoding scans the matrix column by column, each column padded to a power of two; wider
+    matrices are split into column blocks whose partial products the node adds.
+    """
+    per_column = next_pow2(rows)
+    if per_column > slots:
+        raise ValueError(f"{rows} rows do not fit the {slots} slots of one ciphertext")
+    return min(next_pow2(d_in), 1 << ((slots // per_column).bit_length() - 1))
+
+
+class CKKSRoundClient(CKKSClient):
+    """The client of client-aided inference: encrypts a round's activations, decrypts the outputs."""
+
+    def encrypt_columns(self, x: np.ndarray) -> list[bytes]:
+        """(rows x d_in) activations as TenSEAL encrypted matrices, one per block of columns."""
+        chunk = column_chunk(self.params.slots, x.shape[0], x.shape[1])
+        return [ts.enc_matmul_encoding(self._ctx, x[:, i : i + chunk].tolist()).serialize()
+                for i in range(0, x.shape[1], chunk)]
+
+    def decrypt_columns(self, blobs: list[bytes], rows: int, d_out: int) -> np.ndarray:
+        """Packed outputs (neuron-major: ``neuron * rows + row``) -> (rows x d_out)."""
+        per_ct = self.params.slots // rows
+        cols = []
+        for k, blob in enumerate(blobs):
+            n = min(per_ct, d_out - k * per_ct)
+            values = np.array(ts.ckks_vector_from(self._ctx, blob).decrypt())
+            cols.append(unpack_outputs(values, rows, n))
+        return np.concatenate(cols, axis=1)
+
+
+class CKKSLinearNode:
+    """Evaluates linear layers on encrypted activation matrices with plain weights and a public context.
+
+    TenSEAL's encrypted-matrix product (``enc_matmul_plain``, as in its MNIST tutorial) gives one
+    output neuron for every row (token) at once, at one plaintext multiplication and log2(columns)
+    rotations; the node then packs the neurons (``pack_vectors``) so few ciphertexts go back.
+    """
+
+    def __init__(self, public_context: bytes, layers: dict[str, tuple[np.ndarray, np.ndarray]], slots: int):
+        self.context = ts.context_from(public_context)
+        if self.context.has_secret_key() or not self.context.is_public():
+            raise RuntimeError("the node's context must not hold a secret key")
+        self.layers, self.slots = layers, slots
+        self.matmul_plain_ops = 0
+
+    def evaluate(self, name: str, blobs: list[bytes], rows: int) -> list[bytes]:
+        w, b = self.layers[name]  # (in, out), (out,)
+        d_in, d_out = w.shape
+        chunk = column_chunk(self.slots, rows, d_in)
+        if len(blobs) != -(-d_in // chunk):
+            raise ValueError(f"layer {name} takes {-(-d_in // chunk)} column blocks, got {len(blobs)}")
+        encs = [ts.ckks_vector_from(self.context, blob) for blob in blobs]
+        neurons = []
+        for j in range(d_out):
+            acc = None
+            for k, enc in enumerate(encs):
+                term = enc.enc_matmul_plain(w[k * chunk : (k + 1) * chunk, j].tolist(), rows)
+                acc = term if acc is None else acc + term
+            self.matmul_plain_ops += len(encs)
+            neurons.append(acc + float(b[j]))
+        per_ct = self.slots // rows
+        return [ts.CKKSVector.pack_vectors(neurons[i : i + per_ct]).serialize()
+                for i in range(0, d_out, per_ct)]
