@@ -23,6 +23,7 @@ from nesabench.harness import provenance
 from nesabench.harness.memory import PeakMemory
 from nesabench.harness.timing import TimingStats, slowdown, time_calls
 from nesabench.pipeline import PartyView, Pipeline, Unsupported
+from nesabench.progress import duration, sweep_position
 from nesabench.quality import measure_quality
 from nesabench.records import ADHOC, Record, find_ok_record, load_record, summary_line, write_record
 from nesabench.threads import torch_threads
@@ -54,10 +55,11 @@ def run_variant(overrides: list[str], sweep_keys: list[str] | tuple[str, ...] = 
     Two runs of ``experiment=overhead_table`` are cells of one table only if their variants are
     equal: ``technique.fhe=simulate`` or ``harness=quick`` make another table.
     """
+    swept = {k.lstrip("+~") for k in sweep_keys}  # a sweep may add a key: "+workload.model.width"
     keep = []
     for o in overrides:
         key = o.lstrip("+~").split("=", 1)[0]
-        if o.lstrip("+~").startswith(NOT_A_VARIANT) or key in sweep_keys:
+        if o.lstrip("+~").startswith(NOT_A_VARIANT) or key in swept:
             continue
         keep.append(o)
     return sorted(keep)
@@ -100,15 +102,21 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
         machine=provenance.machine(),
     )
     record.update({f"param.{k}": v for k, v in technique_parameters(cfg.technique).items()})
+    position = sweep_position()
+    where = f"{position.tag()} " if position else ""
     if harness.resume and (done := find_ok_record(runs_dir, record.config_hash, record.experiment)):
-        log.info("resume: %s/%s already recorded; skipping", record.technique, record.workload)
+        log.info("%sresume: %s / %s already recorded; skipping", where, record.technique, record.workload)
         old = load_record(done)
         log.info("%s", summary_line(old, done))
         return old
     tag = f"[{record.technique} / {record.workload}]"
+    if position:
+        log.info("%s%s / %s starts (%s)", where, record.technique, record.workload, position.status())
+    started = time.perf_counter()
     try:
         workload = load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
         record.train_s = workload.train_s
+        record.update({"model_params": model_parameter_count(workload.model)})
         with torch_threads(harness.torch_threads):
             _measure(harness, workload, pipeline, record, tag)
         record.status = "ok"
@@ -123,9 +131,18 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
         record.status, record.reason = "failed", one_line(f"{type(err).__name__}: {err}")
         record.traceback = traceback.format_exc()
         log.error("%s failed: %s", tag, record.reason)
+    record.update({"run_s": time.perf_counter() - started})
     path = write_record(record, runs_dir)
     log.info("%s", summary_line(record, path))
+    end = sweep_position()
+    log.info("%s%s / %s took %s%s", f"{end.tag()} " if end else "", record.technique, record.workload,
+             duration(record.extra["run_s"]), f" ({end.status()})" if end else "")
     return record
+
+
+def model_parameter_count(model: torch.nn.Module) -> int:
+    """Parameters of the workload's model (trainable or frozen): the x axis of the scaling figures."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, record: Record,
