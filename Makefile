@@ -19,10 +19,10 @@ REFERENCE_ARGS ?=
 # make table TABLE_ARGS="workload=mlp_cancer" : restricts or varies the table's sweep.
 TABLE_ARGS ?=
 QUICK_RESULTS := results/quick
-# table-quick: every technique on mlp_cancer, and the ones that take seconds on tiny_transformer too;
+# table-quick: every technique on mlp_cancer, and three that take seconds on tiny_transformer too;
 # the transformer cells of HE and ZK take minutes each and are left to make table.
 QUICK_SWEEP := -m experiment=overhead_table harness=smoke
-QUICK_TRANSFORMER := plaintext,dp_input,tee_sim,nesa_ee,nesa_hss
+QUICK_TRANSFORMER := plaintext,nesa_ee,nesa_hss
 
 .PHONY: table table-quick test test-slow lint venv clean-results reference
 
