@@ -18,3 +18,15 @@ class SlowSetupPipeline(PlaintextPipeline):
     def prepare(self, workload) -> None:
         time.sleep(self.setup_s)
         super().prepare(workload)
+
+
+class SlowInferPipeline(PlaintextPipeline):
+    """Plaintext taking at least ``infer_s`` seconds a call, like an encrypted inference."""
+
+    def __init__(self, infer_s: float = 0.2) -> None:
+        super().__init__()
+        self.infer_s = infer_s
+
+    def infer(self, x):
+        time.sleep(self.infer_s)
+        return super().infer(x)

@@ -191,3 +191,18 @@ def test_width_sets_the_size_of_both_scaling_models() -> None:
     assert large.embed.embedding_dim == 64 and large.blocks[0].ff1.out_features == 128
     assert count(TinyTransformer(32, 16, 3, width=32)) == count(TinyTransformer(32, 16, 3))
     assert count(large) > 8 * count(small)
+
+
+def test_a_quality_pass_over_its_budget_stops_and_cuts_the_timed_calls(run, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    slow = ["workload=mlp_cancer", "technique._target_=techniques_for_sweeps.SlowInferPipeline",
+            "+technique.infer_s=0.2", "harness.eval_samples=8", "harness.repeats=5", "harness.leakage=false"]
+    rec = run(*slow, "harness.max_eval_s=0.3")
+    assert rec.status == "ok", rec.reason
+    assert 1 <= rec.eval_samples <= 2 and rec.extra["eval_budget_hit"]  # stops after the crossing sample
+    assert 1 <= rec.latency_n < 5 and rec.extra["timing_budget_hit"]
+    full = run(*slow)
+    assert full.eval_samples == 8 and full.latency_n == 5 and "eval_budget_hit" not in full.extra
+    assert full.config_hash != rec.config_hash
+    fast = run("workload=mlp_cancer", "technique=plaintext", "harness.leakage=false", "harness.max_eval_s=30")
+    assert fast.eval_samples == 64 and "eval_budget_hit" not in fast.extra  # fast techniques never reach it

@@ -44,7 +44,8 @@ def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
     return stable_hash({
         "workload": OmegaConf.to_container(cfg.workload, resolve=True),
         "technique": OmegaConf.to_container(cfg.technique, resolve=True),
-        "harness": {k: getattr(harness, k) for k in TIMING_SETTINGS},
+        "harness": {k: getattr(harness, k) for k in TIMING_SETTINGS}
+        | ({"max_eval_s": harness.max_eval_s} if harness.max_eval_s is not None else {}),
         "seed": cfg.seed,
     })
 
@@ -181,8 +182,16 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
             for b in batches_of(x_eval, harness.batch_size):
                 outputs.append(torch.as_tensor(pipeline.infer(b)).reshape(len(b), *reference.shape[1:]))
                 views.append(pipeline.views())
+                if harness.max_eval_s is not None and time.perf_counter() - t0 > harness.max_eval_s:
+                    break
         record.eval_s = time.perf_counter() - t0
     record.peak_mem_mb, record.peak_mem_delta_mb = mem.peak_mb, mem.delta_mb
+    done = sum(len(o) for o in outputs)
+    if done < n_eval:
+        log.info("%s quality pass stopped after %d of %d samples (harness.max_eval_s=%g)", tag, done,
+                 n_eval, harness.max_eval_s)
+        record.update({"eval_budget_hit": True})
+        x_eval, y_eval, reference = x_eval[:done], y_eval[:done], reference[:done]
     q = measure_quality(torch.cat(outputs), reference, y_eval)
     record.update(vars(q))
     record.update(view_accounting(views))
@@ -190,7 +199,14 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
     # A technique that caps its timed calls (seconds each) gets no more warm-up calls than timed
     # ones; the quality pass above has already run it.
     repeats = min(harness.repeats, getattr(pipeline, "max_repeats", None) or harness.repeats)
-    lat = TimingStats.of(time_calls(pipeline.infer, timed, min(harness.warmup, repeats), repeats))
+    warmup = min(harness.warmup, repeats)
+    per_call = record.eval_s / max(1, len(outputs))
+    if harness.max_eval_s is not None and per_call * (warmup + repeats) > harness.max_eval_s:
+        # over the budget: as many timed calls as fit (at least one) and no warm-up beyond the
+        # quality pass, which has already run the technique
+        repeats, warmup = max(1, min(repeats, int(harness.max_eval_s // per_call))), 0
+        record.update({"timing_budget_hit": True})
+    lat = TimingStats.of(time_calls(pipeline.infer, timed, warmup, repeats))
     # The reference is timed again after the technique, so drift in machine load during the run
     # (thermal, other processes) weighs on both sides of the ratio alike.
     ref = TimingStats.of(ref_times + time_calls(model, timed, harness.warmup, harness.repeats))
