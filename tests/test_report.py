@@ -57,7 +57,7 @@ def test_report_writes_tables_parquet_and_figures(tmp_path, capsys) -> None:
     for name in ("records.parquet", "tables/overhead.md", "tables/overhead.tex", "tables/summary.csv",
                  "tables/protection.md", "tables/experiment_overhead_table.md"):
         assert (tmp_path / name).exists(), name
-    for fig in ("latency", "privacy_vs_cost"):
+    for fig in ("slowdown", "privacy_vs_cost"):
         assert (tmp_path / f"figs/{fig}.png").stat().st_size > 1000
     assert len(pd.read_parquet(tmp_path / "records.parquet")) == 3
 
@@ -87,7 +87,7 @@ def test_only_one_config_of_the_headline_experiment_fills_the_overhead_table(tmp
     sweep = experiment_table(df, "dp_tradeoff")
     assert len(sweep) == 2 and "param.target_epsilon" in sweep.columns  # every point, parameter as column
     main([str(tmp_path), "--figures", str(tmp_path / "figs")])
-    assert (tmp_path / "figs" / "sweep_dp_tradeoff.png").stat().st_size > 1000
+    assert (tmp_path / "figs" / "dp_privacy_utility.png").stat().st_size > 1000
 
 
 def test_failed_runs_never_replace_an_ok_cell_and_are_listed_with_their_reason(tmp_path) -> None:
@@ -131,7 +131,7 @@ def test_report_reads_the_results_folder_from_the_environment(tmp_path) -> None:
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "res" / "tables" / "overhead.md").exists()
-    assert (tmp_path / "figs" / "latency.png").exists()
+    assert (tmp_path / "figs" / "slowdown.png").exists()
     assert not (tmp_path / "results").exists()
 
 

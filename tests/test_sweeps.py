@@ -132,7 +132,7 @@ def test_sweep_size_and_the_progress_line() -> None:
 
 def test_each_record_carries_its_models_parameter_count_and_wall_time(run) -> None:
     rec = run("workload=mlp_cancer", "technique=plaintext", "harness.leakage=false")
-    assert rec.extra["model_params"] == 30 * 16 + 16 + 16 * 2 + 2  # the 30-16-2 MLP
+    assert rec.extra["workload_parameters"] == 30 * 16 + 16 + 16 * 2 + 2  # the 30-16-2 MLP
     assert rec.extra["run_s"] > 0
 
 

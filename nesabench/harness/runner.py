@@ -117,7 +117,7 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
     try:
         workload = load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
         record.train_s = workload.train_s
-        record.update({"model_params": model_parameter_count(workload.model)})
+        record.update({"workload_parameters": model_parameter_count(workload.model)})  # scaling figures
         with torch_threads(harness.torch_threads):
             _measure(harness, workload, pipeline, record, tag)
         record.status = "ok"

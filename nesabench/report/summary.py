@@ -20,7 +20,15 @@ import pandas as pd
 
 from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.records import read_records
-from nesabench.report.figures import latency_figure, privacy_cost_figure, sweep_figure
+from nesabench.report.figures import draw_figures
+from nesabench.report.seed_table import (
+    evidence_table,
+    flat_table,
+    footnote,
+    held_sentence,
+    seed_rows,
+    seed_table,
+)
 from nesabench.report.tables import (
     HEADLINE,
     experiment_table,
@@ -70,10 +78,27 @@ def mistyped(records: list[dict], warn_: Callable[[str], None] = warn) -> list[d
     return keep
 
 
+#: Keys every record needs for the report to place it (which cell, which config, which is newest).
+REQUIRED_KEYS = ("technique", "workload", "status", "config_hash", "timestamp")
+
+
+def complete(records: list[dict], warn_: Callable[[str], None] = warn) -> list[dict]:
+    """Records lacking a key the report needs are skipped with a warning naming the file and the key."""
+    keep = []
+    for rec in records:
+        missing = [k for k in REQUIRED_KEYS if rec.get(k) in (None, "")]
+        if missing:
+            warn_(f"skipping {rec.get('record_file')}: it lacks the key {missing[0]!r}, which the report "
+                  f"needs (every record needs {', '.join(REQUIRED_KEYS)})")
+            continue
+        keep.append(rec)
+    return keep
+
+
 def load_frame(runs_dir: str | Path, warn_: Callable[[str], None] = warn) -> pd.DataFrame:
-    """All readable, typed records as one frame; nested provenance (versions, machine) becomes
-    dotted columns."""
-    records = mistyped(read_records(runs_dir, warn=warn_), warn_)
+    """All readable, typed, complete records as one frame; nested provenance (versions, machine)
+    becomes dotted columns."""
+    records = complete(mistyped(read_records(runs_dir, warn=warn_), warn_), warn_)
     if not records:
         raise FileNotFoundError(f"no run records in {runs_dir}; run `.venv/bin/nesabench` first")
     return with_labels(pd.json_normalize(records, sep="."))
@@ -102,12 +127,32 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
         warn(f"no Parquet copy written ({type(err).__name__}: {err})")
 
 
+def seed_markdown(df: pd.DataFrame) -> str:
+    """The seed's table, its footnote, which claims held, and what each mark rests on."""
+    sel = headline_cells(df, HEADLINE)
+    rows = seed_rows(sel.runs)
+    return (f"{sel.caption}\n\n{markdown(seed_table(rows), index=False)}\n\n{footnote()}\n\n"
+            f"{held_sentence(rows)}\n\nWhat each mark rests on:\n\n"
+            f"{markdown(evidence_table(rows), index=False)}")
+
+
+def write_seed_table(df: pd.DataFrame, stem: Path) -> str:
+    """``seed_table.{md,csv,tex}``: the Markdown as the README shows it, every field in the CSV."""
+    rows = seed_rows(headline_cells(df, HEADLINE).runs)
+    text = seed_markdown(df)
+    atomic_write_text(stem.with_suffix(".md"), text + "\n")
+    atomic_write_text(stem.with_suffix(".csv"), flat_table(rows).to_csv(index=False))
+    atomic_write_text(stem.with_suffix(".tex"), seed_table(rows).to_latex(index=False))
+    return text
+
+
 def readme_blocks(df: pd.DataFrame) -> dict[str, str]:
     """The README's generated blocks, by name: each a caption naming its config, then the table."""
     sel = headline_cells(df, HEADLINE)
     caption = sel.caption + (f" Other configs of this experiment, not shown: {'; '.join(sel.others)}."
                              if sel.others else "")
     return {
+        "seed": seed_markdown(df),
         "overhead": f"{caption} Slowdown vs plaintext, both timed in the same run.\n\n"
                     + markdown(overhead_table(df), index=True),
         "protection": f"{caption}\n\n" + markdown(protection_table(df), index=False),
@@ -152,13 +197,13 @@ def main(argv: list[str] | None = None) -> None:
     failures = failed_runs(df)
     write_table(failures, tables / "failed", index=False)
     per_experiment = {}
-    figures_dir = Path(args.figures)
-    figures = [*latency_figure(sel.runs, figures_dir), *privacy_cost_figure(sel.runs, figures_dir)]
+    seed = write_seed_table(df, tables / "seed_table")
     for name in sorted(df["experiment"].unique()):
-        table = experiment_table(df, name)
-        per_experiment[name] = write_table(table, tables / f"experiment_{name}", index=False)
-        if name not in (HEADLINE, "adhoc"):
-            figures += sweep_figure(table, name, figures_dir)
+        per_experiment[name] = write_table(experiment_table(df, name), tables / f"experiment_{name}",
+                                           index=False)
+    figures = draw_figures(df, Path(args.figures), note=lambda m: print(f"nesabench-report: {m}",
+                                                                         file=sys.stderr))
+    print(f"## The seed's table, measured\n\n{seed}\n")
     print(f"## Slowdown vs plaintext (same run, same machine)\n\n{sel.caption}\n")
     print(overhead)
     if sel.others:
@@ -179,4 +224,4 @@ def main(argv: list[str] | None = None) -> None:
             atomic_write_text(path, new)
         print(f"\n{path}: {'rewritten' if new != old else 'already up to date'}")
     print(f"\n{len(df)} records -> {results / 'records.parquet'}; tables in {tables}/; "
-          f"figures: {', '.join(map(str, figures)) or 'none (no headline records)'}")
+          f"figures: {', '.join(map(str, figures)) or 'none (no records any figure draws from)'}")

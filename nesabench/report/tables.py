@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from nesabench.estimates import estimate_mark
+from nesabench.report.order import order_techniques, order_workloads, sort_rows
+
 #: The experiment whose records make the headline overhead table.
 HEADLINE = "overhead_table"
 
@@ -57,7 +60,8 @@ def latest(df: pd.DataFrame) -> pd.DataFrame:
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     df = with_labels(df)
     cols = [c for c in SUMMARY_COLUMNS if c in df.columns]
-    return latest(df)[cols].sort_values(["experiment", "workload", "technique"]).reset_index(drop=True)
+    rows = sort_rows(latest(df)[cols])
+    return rows.sort_values("experiment", kind="stable").reset_index(drop=True)
 
 
 def best_per(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -116,14 +120,24 @@ def _ratio(x: float) -> str:
     return f"{x:.3g}×"
 
 
+def _present(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v)) and v != ""
+
+
 def overhead_cell(row: pd.Series) -> str:
-    """How a run reads in the comparison table; an estimate says so, a refusal gives no number."""
-    status, s = row.get("status"), row.get("slowdown")
-    has = s is not None and not (isinstance(s, float) and math.isnan(s))
+    """How a run reads in the comparison table; an estimate says so (with its kind's mark: "~"
+    extrapolated, "≥" lower bound), a refusal gives no number, and a named mode is shown."""
+    status, s, mode = row.get("status"), row.get("slowdown"), row.get("mode")
+    has = _present(s)
     if status == "ok" and has:
-        return _ratio(float(s))
+        text = _ratio(float(s))
+        return f"{text} ({mode})" if _present(mode) else text
     if status == "unsupported":
-        return f"~{_ratio(float(s))} (estimate)" if has and row.get("estimated") else "unsupported"
+        if has and row.get("estimated"):
+            kind = row.get("estimate_kind")
+            mark = estimate_mark(kind if _present(kind) else None)
+            return f"{mark}{_ratio(float(s))} (estimate{', ' + str(mode) if _present(mode) else ''})"
+        return "unsupported"
     return str(status)
 
 
@@ -132,8 +146,9 @@ def pivot_cells(runs: pd.DataFrame, cell) -> pd.DataFrame:
         return pd.DataFrame()
     runs = runs.copy()
     runs["cell"] = runs.apply(cell, axis=1)
-    table = runs.pivot(index="technique", columns="workload", values="cell").fillna("not run")
-    return table.rename_axis(index="technique", columns=None)
+    table = runs.pivot(index="technique", columns="workload", values="cell")
+    table = table.reindex(index=order_techniques(table.index), columns=order_workloads(table.columns))
+    return table.fillna("not run").rename_axis(index="technique", columns=None)
 
 
 def overhead_table(df: pd.DataFrame, experiment: str = HEADLINE) -> pd.DataFrame:
@@ -159,7 +174,7 @@ def protection_table(df: pd.DataFrame, experiment: str = HEADLINE) -> pd.DataFra
     if runs.empty:
         return pd.DataFrame()
     rows = []
-    for _, r in runs.sort_values(["technique", "workload"]).iterrows():
+    for _, r in sort_rows(runs).iterrows():
         verified = r.get("verified")
         rows.append({
             "technique": r["technique"], "workload": r["workload"], "status": r["status"],
@@ -182,7 +197,7 @@ def failed_runs(df: pd.DataFrame) -> pd.DataFrame:
     failed = newest[newest["status"] == "failed"]
     cols = [c for c in ("experiment", "workload", "technique", "variant_label", "reason", "record_file")
             if c in failed.columns]
-    return failed[cols].rename(columns={"variant_label": "variant"}).reset_index(drop=True)
+    return sort_rows(failed[cols]).rename(columns={"variant_label": "variant"})
 
 
 def experiment_table(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
@@ -198,8 +213,5 @@ def experiment_table(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
     if runs["variant_label"].nunique() > 1 or (runs["variant_label"] != "").any():
         cols.append("variant_label")
     cols += [c for c in OUTCOME_COLUMNS if c in runs.columns]
-    try:
-        out = runs[cols].sort_values(["workload", "technique", *params], na_position="last")
-    except TypeError:  # a parameter column mixing kinds (null and numbers sort; others may not)
-        out = runs[cols].sort_values(["workload", "technique"])
-    return out.rename(columns={"variant_label": "variant"}).reset_index(drop=True)
+    out = sort_rows(runs[cols], then=params)  # a parameter column mixing kinds sorts by the names only
+    return out.rename(columns={"variant_label": "variant"})
