@@ -1,6 +1,10 @@
-# make table : runs the default overhead-table experiment, writes tables and figures
-# make test  : runs the default test suite (heavier tests: make test-slow)
-# Both create .venv on first use; a second call reinstalls nothing.
+# make table       : every technique on the four workloads (experiment=overhead_table, harness=table:
+#                    under 30 minutes on 2 cores with a cold model cache), then the tables and figures
+# make table-quick : every technique in a few minutes (tiny settings), into results/quick; CI runs it
+# make test        : runs the default test suite (heavier tests: make test-slow)
+# All create .venv on first use; a second call reinstalls nothing. table and table-quick resume: a
+# cell already recorded (same config, status ok) is skipped, so an interrupted run picks up where it
+# stopped (make clean-results starts over).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,8 +16,15 @@ export TOKENIZERS_PARALLELISM := false
 # make reference : reruns the overhead table into results/reference (committed) and rewrites the
 #                  README's result tables from it; REFERENCE_ARGS restricts or varies the run.
 REFERENCE_ARGS ?=
+# make table TABLE_ARGS="workload=mlp_cancer" : restricts or varies the table's sweep.
+TABLE_ARGS ?=
+QUICK_RESULTS := results/quick
+# table-quick: every technique on mlp_cancer, and three that take seconds on tiny_transformer too;
+# the transformer cells of HE and ZK take minutes each and are left to make table.
+QUICK_SWEEP := -m experiment=overhead_table harness=smoke
+QUICK_TRANSFORMER := plaintext,nesa_ee,nesa_hss
 
-.PHONY: table test test-slow lint venv clean-results reference
+.PHONY: table table-quick test test-slow lint venv clean-results reference
 
 venv: $(STAMP)
 
@@ -29,8 +40,14 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/concrete-ml-c
 	touch $@
 
 table: $(STAMP)
-	$(BIN)/nesabench -m experiment=overhead_table
+	$(BIN)/nesabench -m experiment=overhead_table harness=table $(TABLE_ARGS)
 	$(BIN)/nesabench-report
+
+table-quick: $(STAMP)
+	NESABENCH_RESULTS=$(QUICK_RESULTS) $(BIN)/nesabench $(QUICK_SWEEP) workload=mlp_cancer
+	NESABENCH_RESULTS=$(QUICK_RESULTS) $(BIN)/nesabench $(QUICK_SWEEP) workload=tiny_transformer \
+	    technique=$(QUICK_TRANSFORMER)
+	NESABENCH_FIGURES=$(QUICK_RESULTS)/figures $(BIN)/nesabench-report $(QUICK_RESULTS)
 
 reference: $(STAMP)
 	rm -rf results/reference/runs
@@ -47,4 +64,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean-results:
-	rm -rf results/runs results/hydra
+	rm -rf results/runs results/hydra $(QUICK_RESULTS)

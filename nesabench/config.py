@@ -30,6 +30,10 @@ class HarnessConfig:
     resume: bool = False  # skip a run whose record (same config hash, status ok) already exists
     torch_threads: Optional[int] = None  # noqa: UP045 - torch intra-op threads while measuring; None = torch's default
     attacker_knows_model: bool = True  # attacks may use the public model's weights (EE weight matching)
+    # Wall-clock budget of a cell's quality pass (None = none): the pass stops after the sample that
+    # crosses it, and timed calls are cut to what fits in it (at least one). make table uses it so a
+    # technique taking minutes per sample cannot take the whole budget; fast techniques never reach it.
+    max_eval_s: Optional[float] = None  # noqa: UP045 - OmegaConf reads typing.Optional
 
     def __post_init__(self) -> None:
         for name in ("repeats", "batch_size"):
@@ -39,6 +43,8 @@ class HarnessConfig:
             raise ConfigError(f"harness.warmup must be >= 0, got {self.warmup}")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ConfigError(f"harness.torch_threads must be >= 1 or null, got {self.torch_threads}")
+        if self.max_eval_s is not None and not self.max_eval_s > 0:
+            raise ConfigError(f"harness.max_eval_s must be > 0 or null, got {self.max_eval_s}")
         if self.eval_samples is not None and self.eval_samples < 1:
             raise ConfigError(f"harness.eval_samples must be >= 1 or null, got {self.eval_samples}")
 

@@ -23,6 +23,7 @@ from nesabench.harness import provenance
 from nesabench.harness.memory import PeakMemory
 from nesabench.harness.timing import TimingStats, slowdown, time_calls
 from nesabench.pipeline import PartyView, Pipeline, Unsupported
+from nesabench.progress import duration, sweep_position
 from nesabench.quality import measure_quality
 from nesabench.records import ADHOC, Record, find_ok_record, load_record, summary_line, write_record
 from nesabench.threads import torch_threads
@@ -43,7 +44,8 @@ def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
     return stable_hash({
         "workload": OmegaConf.to_container(cfg.workload, resolve=True),
         "technique": OmegaConf.to_container(cfg.technique, resolve=True),
-        "harness": {k: getattr(harness, k) for k in TIMING_SETTINGS},
+        "harness": {k: getattr(harness, k) for k in TIMING_SETTINGS}
+        | ({"max_eval_s": harness.max_eval_s} if harness.max_eval_s is not None else {}),
         "seed": cfg.seed,
     })
 
@@ -54,10 +56,11 @@ def run_variant(overrides: list[str], sweep_keys: list[str] | tuple[str, ...] = 
     Two runs of ``experiment=overhead_table`` are cells of one table only if their variants are
     equal: ``technique.fhe=simulate`` or ``harness=quick`` make another table.
     """
+    swept = {k.lstrip("+~") for k in sweep_keys}  # a sweep may add a key: "+workload.model.width"
     keep = []
     for o in overrides:
         key = o.lstrip("+~").split("=", 1)[0]
-        if o.lstrip("+~").startswith(NOT_A_VARIANT) or key in sweep_keys:
+        if o.lstrip("+~").startswith(NOT_A_VARIANT) or key in swept:
             continue
         keep.append(o)
     return sorted(keep)
@@ -100,16 +103,21 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
         machine=provenance.machine(),
     )
     record.update({f"param.{k}": v for k, v in technique_parameters(cfg.technique).items()})
+    position = sweep_position()
+    where = f"{position.tag()} " if position else ""
     if harness.resume and (done := find_ok_record(runs_dir, record.config_hash, record.experiment)):
-        log.info("resume: %s/%s already recorded; skipping", record.technique, record.workload)
+        log.info("%sresume: %s / %s already recorded; skipping", where, record.technique, record.workload)
         old = load_record(done)
         log.info("%s", summary_line(old, done))
         return old
     tag = f"[{record.technique} / {record.workload}]"
+    if position:
+        log.info("%s%s / %s starts (%s)", where, record.technique, record.workload, position.status())
+    started = time.perf_counter()
     try:
         workload = load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
         record.train_s = workload.train_s
-        record.update({"workload_parameters": sum(p.numel() for p in workload.model.parameters())})  # figures
+        record.update({"workload_parameters": model_parameter_count(workload.model)})  # scaling figures
         with torch_threads(harness.torch_threads):
             _measure(harness, workload, pipeline, record, tag)
         record.status = "ok"
@@ -124,9 +132,18 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
         record.status, record.reason = "failed", one_line(f"{type(err).__name__}: {err}")
         record.traceback = traceback.format_exc()
         log.error("%s failed: %s", tag, record.reason)
+    record.update({"run_s": time.perf_counter() - started})
     path = write_record(record, runs_dir)
     log.info("%s", summary_line(record, path))
+    end = sweep_position()
+    log.info("%s%s / %s took %s%s", f"{end.tag()} " if end else "", record.technique, record.workload,
+             duration(record.extra["run_s"]), f" ({end.status()})" if end else "")
     return record
+
+
+def model_parameter_count(model: torch.nn.Module) -> int:
+    """Parameters of the workload's model (trainable or frozen): the x axis of the scaling figures."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, record: Record,
@@ -165,8 +182,16 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
             for b in batches_of(x_eval, harness.batch_size):
                 outputs.append(torch.as_tensor(pipeline.infer(b)).reshape(len(b), *reference.shape[1:]))
                 views.append(pipeline.views())
+                if harness.max_eval_s is not None and time.perf_counter() - t0 > harness.max_eval_s:
+                    break
         record.eval_s = time.perf_counter() - t0
     record.peak_mem_mb, record.peak_mem_delta_mb = mem.peak_mb, mem.delta_mb
+    done = sum(len(o) for o in outputs)
+    if done < n_eval:
+        log.info("%s quality pass stopped after %d of %d samples (harness.max_eval_s=%g)", tag, done,
+                 n_eval, harness.max_eval_s)
+        record.update({"eval_budget_hit": True})
+        x_eval, y_eval, reference = x_eval[:done], y_eval[:done], reference[:done]
     q = measure_quality(torch.cat(outputs), reference, y_eval)
     record.update(vars(q))
     record.update(view_accounting(views))
@@ -174,7 +199,14 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
     # A technique that caps its timed calls (seconds each) gets no more warm-up calls than timed
     # ones; the quality pass above has already run it.
     repeats = min(harness.repeats, getattr(pipeline, "max_repeats", None) or harness.repeats)
-    lat = TimingStats.of(time_calls(pipeline.infer, timed, min(harness.warmup, repeats), repeats))
+    warmup = min(harness.warmup, repeats)
+    per_call = record.eval_s / max(1, len(outputs))
+    if harness.max_eval_s is not None and per_call * (warmup + repeats) > harness.max_eval_s:
+        # over the budget: as many timed calls as fit (at least one) and no warm-up beyond the
+        # quality pass, which has already run the technique
+        repeats, warmup = max(1, min(repeats, int(harness.max_eval_s // per_call))), 0
+        record.update({"timing_budget_hit": True})
+    lat = TimingStats.of(time_calls(pipeline.infer, timed, warmup, repeats))
     # The reference is timed again after the technique, so drift in machine load during the run
     # (thermal, other processes) weighs on both sides of the ratio alike.
     ref = TimingStats.of(ref_times + time_calls(model, timed, harness.warmup, harness.repeats))

@@ -32,9 +32,10 @@ class MLP(nn.Module):
         num_classes: int,
         hidden: Sequence[int] = (16,),
         act: str = "relu",
+        width: int | None = None,  # one hidden layer of this many units (experiment=scaling)
     ):
         super().__init__()
-        widths = [in_features, *hidden, num_classes]
+        widths = [in_features, *([width] if width is not None else hidden), num_classes]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(itertools.pairwise(widths)):
             layers.append(nn.Linear(a, b))
@@ -120,8 +121,11 @@ class TinyTransformer(nn.Module):
         n_heads: int = 2,
         d_ff: int = 64,
         n_layers: int = 1,
+        width: int | None = None,  # d_model = width, d_ff = 2 x width (experiment=scaling)
     ):
         super().__init__()
+        if width is not None:
+            d_model, d_ff = width, 2 * width
         self.pad_id = pad_id
         self.embed = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Parameter(torch.randn(seq_len, d_model) * 0.02)
