@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from nesabench.hybrid.nodes import DEFAULT_TIMEOUT_S, NodeCluster
-from nesabench.hybrid.program import Conv, Program, compile_model, run_plain
+from nesabench.hybrid.program import ATTENTION_MODES, Conv, Program, Trunc, compile_model, run_plain
 from nesabench.hybrid.protocol import InferRequest, ProtocolConfig, ShareClient
 from nesabench.pipeline import PartyView, Unsupported
 
@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 
 WEIGHT_MODES = ("permuted",)
 VIEW_MODES = ("all", "inputs")
+
+
+def resolve_attention(attention: str, nonlinear: str) -> str:
+    """``auto``: the whole attention goes to the client when it already runs every non-linear step
+    (the nodes see nothing more: only shares; 2 node rounds fewer per layer), Beaver products when
+    node0 would run it (so node0 never sees Q, K, V)."""
+    if attention == "auto":
+        return "client" if nonlinear == "client" else "beaver"
+    if attention not in ATTENTION_MODES:
+        raise ValueError(f"attention must be 'auto' or one of {ATTENTION_MODES}, got {attention!r}")
+    return attention
 
 
 class EEAdapter:
@@ -72,7 +83,7 @@ class NesaHSSPipeline:
     """Secret-shared inference across ``nodes`` processes, with EE applied first."""
 
     def __init__(self, nodes: int = 2, nonlinear: str = "client", weights: str = "permuted",
-                 truncation: str = "dealer", attention: str = "beaver", frac_bits: int = 16,
+                 truncation: str = "dealer", attention: str = "auto", frac_bits: int = 16,
                  trunc_bound_bits: int = 46,
                  ee: bool = True, ee_variant: str = "b", pool_samples: int = 64, views: str = "all",
                  master_addr: str = "127.0.0.1", master_port: int = 0, launch: str = "local",
@@ -86,7 +97,7 @@ class NesaHSSPipeline:
         if int(nodes) < 2:
             raise ValueError(f"nodes must be >= 2, got {nodes}")
         self.weights, self.view_mode = weights, views
-        self.attention = attention
+        self.attention = resolve_attention(attention, nonlinear)
         self.ee = EEAdapter(bool(ee), ee_variant)
         self.pool_samples = int(pool_samples)
         self.cluster_args = {"master_addr": master_addr, "master_port": int(master_port), "launch": launch,
@@ -170,12 +181,19 @@ class NesaHSSPipeline:
                                      meta={"frac_bits": self.cfg.frac_bits, "weights": self.weights}))
         return out
 
+    @property
+    def mode(self) -> str:
+        """The table cell's short mode string, e.g. "2 nodes, client non-linear, client attention"."""
+        return (f"{self.cfg.nodes} nodes, {self.cfg.nonlinear} non-linear, {self.attention} attention, "
+                f"{self.weights} weights")
+
     def metrics(self) -> dict[str, Any]:
         if not self._calls or self.program is None:
             return {}
         calls = self._calls
         per_sample = sum(c["batch"] for c in calls)
-        out: dict[str, Any] = {"nodes": self.cfg.nodes, **self.setup_traffic, **self.ee.describe()}
+        out: dict[str, Any] = {"nodes": self.cfg.nodes, **self.setup_traffic, **self.ee.describe(),
+                               "mode": self.mode, "attention": self.attention}
         node_keys = [f"node{j}" for j in range(self.cfg.nodes)]
         for j, name in enumerate(node_keys):
             out[f"bytes_sent.{name}"] = round(sum(c["nodes"][j]["bytes_sent"] for c in calls) / len(calls))
@@ -197,7 +215,7 @@ class NesaHSSPipeline:
         out["client_flops_fraction"] = client / (lin + nl)
         out["online_deal_s"] = sum(c["client"]["online_deal_s"] for c in calls)
         out["linear_flops_per_sample"] = lin
-        out["truncation_error_bound"] = 2.0 ** (self.cfg.trunc_bound_bits + 1 - 62)
+        out["truncations"] = sum(isinstance(op, Trunc) for op in self.program.ops)
         return out
 
     def close(self) -> None:

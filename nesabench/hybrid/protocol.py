@@ -2,8 +2,8 @@
 
 Both sides walk the same op list in lockstep. Linear maps, additions and reshapes are local to
 each node; a Beaver product opens X - A and Y - B among the nodes (one round); a truncation either
-opens x + r to node0 (``truncation: dealer``, pairs from the dealer) or goes to the client and back
-(``truncation: client``); a non-linear step opens its input to the client (``nonlinear: client``)
+opens x + r among the nodes (``truncation: dealer``; uniform, see ``shares``) or goes to the client
+and back (``truncation: client``); a non-linear step opens its input to the client (``nonlinear: client``)
 or to node0 (``nonlinear: reveal_permuted``), which applies it and re-shares the result.
 Every message goes through ``nodes.Channel``, which counts bytes and rounds.
 """
@@ -36,6 +36,7 @@ from nesabench.hybrid.program import (
     client_input,
     local_op,
 )
+from nesabench.threads import torch_threads
 
 NONLINEAR_MODES = ("client", "reveal_permuted")
 TRUNCATION_MODES = ("dealer", "client")
@@ -136,7 +137,7 @@ def deal(program: Program, cfg: ProtocolConfig, samples: int, gen: torch.Generat
         else:
             pairs = S.deal_trunc_pairs((samples, *shapes[0]), cfg.frac_bits, cfg.nodes, gen)
             for j, p in enumerate(pairs):
-                per_node[j][name] = [p.r, p.r_high]
+                per_node[j][name] = [p.r, p.r_high, p.r_msb]
     return per_node
 
 
@@ -218,7 +219,7 @@ class NodeServer:
 
     def serve(self) -> None:
         while True:
-            cmd, arg = self.ch.recv_object(0)
+            cmd, arg = self.ch.recv_request()
             if cmd == "stop":
                 return
             if cmd == "program":
@@ -325,18 +326,13 @@ class NodeServer:
             elif isinstance(op, Trunc):
                 flat = torch.cat([vals[s].reshape(B, -1) for s in op.srcs], 1)
                 if cfg.truncation == "dealer":
-                    r, r_high = self.pool.take(op.name, B)
-                    pair = S.TruncPair(r, r_high)
+                    pair = S.TruncPair(*self.pool.take(op.name, B))
                     m = S.trunc_masked(flat, pair, j, cfg.trunc_bound_bits)
                     ch.round()
-                    if j == 0:
-                        got = ch.exchange({}, {rr: tuple(m.shape) for rr in others})
-                        c = m + sum(got.values())
-                        self.views.append(("share", f"{op.name}.opened@node0", c))
-                        out = S.trunc_finish(c, pair, 0, f, cfg.trunc_bound_bits)
-                    else:
-                        ch.exchange({lead: m}, {})
-                        out = S.trunc_finish(None, pair, j, f, cfg.trunc_bound_bits)
+                    got = ch.exchange({r: m for r in others}, {r: tuple(m.shape) for r in others})
+                    c = m + sum(got.values())  # uniform: r is uniform over the whole ring
+                    self.views.append(("share", f"{op.name}.opened@node{j}", c))
+                    out = S.trunc_finish(c, pair, j, f, cfg.trunc_bound_bits)
                 else:
                     out = self._to_peer(flat, 0, tuple(flat.shape))
                     self.views.append(("share", op.name, out))
@@ -406,7 +402,7 @@ class ShareClient:
         shared = self.cfg.weights == "shared"
         nodes_program = self.program.for_nodes(strip_weights=shared)
         for r in self.node_ranks:
-            self.ch.send_object(("program", (nodes_program, self.cfg)), r)
+            self.ch.send_request(("program", (nodes_program, self.cfg)), r)
         if shared:
             self.share_weights()
         self.deal(self.pool_samples)
@@ -427,7 +423,7 @@ class ShareClient:
             for j in range(self.cfg.nodes):
                 per_node[j][op.name] = (b_parts[j], f_pub, bias_parts[j])
         for r in self.node_ranks:
-            self.ch.send_object(("weight_shares", per_node[self.role(r)]), r)
+            self.ch.send_request(("weight_shares", per_node[self.role(r)]), r)
 
     def deal(self, samples: int) -> None:
         if samples <= 0 or not dealt_shapes(self.program, self.cfg):
@@ -437,7 +433,7 @@ class ShareClient:
         sent = self.ch.traffic.bytes_sent
         parts = deal(self.program, self.cfg, samples, self.gen, self.weight_masks)
         for r in self.node_ranks:
-            self.ch.send_object(("deal", parts[self.role(r)]), r)
+            self.ch.send_request(("deal", parts[self.role(r)]), r)
         self.available += samples
         self.deal_s += time.perf_counter() - t0
         self.deal_bytes += self.ch.traffic.bytes_sent - sent
@@ -454,6 +450,12 @@ class ShareClient:
         self.ch.exchange(self._to_groups(S.share(x, self.cfg.nodes, self.gen)), {})
 
     def infer(self, x: Any, req: InferRequest) -> torch.Tensor:
+        # The client's steps are small element-wise ops between rounds: one thread (as each node
+        # has), since intra-op threads only contend with the node processes for the cores.
+        with torch_threads(1):
+            return self._infer(x, req)
+
+    def _infer(self, x: Any, req: InferRequest) -> torch.Tensor:
         p, cfg, ch = self.program, self.cfg, self.ch
         f, B = cfg.frac_bits, req.batch
         online_deal_s = 0.0
@@ -467,7 +469,7 @@ class ShareClient:
         client_s = 0.0
         t0 = time.perf_counter()
         for r in self.node_ranks:
-            ch.send_object(("infer", req), r)
+            ch.send_request(("infer", req), r)
         header = ch.traffic.bytes_sent
         real, keep = client_input(p, x)
         parts = S.share(ring.encode(real, f), cfg.nodes, self.gen)
@@ -514,17 +516,17 @@ class ShareClient:
     def node_views(self) -> list[list[tuple[str, str, Any]]]:
         out = []
         for r in self.node_ranks:
-            self.ch.send_object(("views", None), r)
+            self.ch.send_request(("views", None), r)
             out.append(self.ch.recv_object(r))
         return out
 
     def linear_io(self) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
         out = []
         for r in self.node_ranks:
-            self.ch.send_object(("linear_io", None), r)
+            self.ch.send_request(("linear_io", None), r)
             out.append(self.ch.recv_object(r))
         return out
 
     def stop(self) -> None:
         for r in self.node_ranks:
-            self.ch.send_object(("stop", None), r)
+            self.ch.send_request(("stop", None), r)
