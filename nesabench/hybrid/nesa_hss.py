@@ -13,7 +13,8 @@ import contextlib
 import logging
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 
@@ -23,6 +24,7 @@ from nesabench.hybrid.protocol import InferRequest, ProtocolConfig, ShareClient
 from nesabench.pipeline import PartyView, Unsupported
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WEIGHT_MODES = ("permuted",)
 VIEW_MODES = ("all", "inputs")
@@ -135,10 +137,7 @@ class NesaHSSPipeline:
         self.cluster = NodeCluster(self.cfg.nodes * self.cfg.replicas, **self.cluster_args)
         self.cluster.start()
         self.client = ShareClient(self.cluster.channel, program, self.cfg, self.pool_samples)
-        try:
-            self.client.setup()
-        except Exception as err:
-            raise self.cluster.fail(err) from err
+        self.on_nodes(self.client.setup)
         self.setup_traffic = {"setup_bytes_sent_client": self.cluster.channel.traffic.bytes_sent,
                               "dealer_bytes_per_sample": round(self.client.deal_bytes
                                                                  / max(1, self.pool_samples)),
@@ -150,14 +149,19 @@ class NesaHSSPipeline:
         t0 = time.perf_counter()
         xe = self.ee.encrypt(x)
         req.seed = secrets.randbits(63)
-        try:
-            out = self.client.infer(xe, req)
-        except Exception as err:
-            raise self.cluster.fail(err) from err
+        out = self.on_nodes(lambda: self.client.infer(xe, req))
         y = self.ee.decrypt(out.float())
         self._calls.append({**self.client.last, "batch": len(x), "latency_s": time.perf_counter() - t0})
         self._views = []
         return y
+
+    def on_nodes(self, step: Callable[[], T]) -> T:
+        """Run a step that talks to the nodes; a failure becomes the node's own error, all torn down."""
+        assert self.cluster is not None
+        try:
+            return step()
+        except Exception as err:
+            raise self.cluster.fail(err) from err
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x, InferRequest(batch=len(x), fault=self.fault))
@@ -165,10 +169,7 @@ class NesaHSSPipeline:
     def views(self) -> list[PartyView]:
         if self.client is None or self.cluster is None:
             return []
-        try:
-            per_node = self.client.node_views()
-        except Exception as err:
-            raise self.cluster.fail(err) from err
+        per_node = self.on_nodes(self.client.node_views)
         out = []
         k = self.cfg.nodes
         for i, items in enumerate(per_node):

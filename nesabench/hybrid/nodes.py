@@ -168,9 +168,7 @@ def node_main(rank: int, world: int, addr: str, port: int, timeout_s: float = DE
         log.error("%s", msg)
         os._exit(1)
     finally:
-        if dist.is_initialized():
-            with contextlib.suppress(Exception):
-                dist.destroy_process_group()
+        leave_group()
 
 
 def _kill(procs: list[Any]) -> None:
@@ -279,13 +277,16 @@ class NodeCluster:
         self.store = None
 
 
-def _teardown(procs: list[Any]) -> None:
-    _kill(procs)
+def leave_group() -> None:
+    """Leave the torch.distributed group if this process is in one (never raises)."""
     if dist.is_initialized():
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
 
 
+def _teardown(procs: list[Any]) -> None:
+    _kill(procs)
+    leave_group()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,19 +22,17 @@ from nesabench.hybrid import ring
 from nesabench.hybrid import shares as S
 from nesabench.hybrid.nodes import Channel, Traffic
 from nesabench.hybrid.program import (
-    Add,
+    LOCAL_OPS,
     Beaver,
-    Concat,
     Conv,
     Linear,
-    Local,
     NonLinear,
     Output,
     Program,
     Trunc,
     apply_steps,
     client_input,
-    local_op,
+    run_local,
 )
 from nesabench.threads import torch_threads
 
@@ -305,12 +303,8 @@ class NodeServer:
                     transcript.update(y.numpy().tobytes())
                 vals[op.dst] = y
                 n_linear += 1
-            elif isinstance(op, Local):
-                vals[op.dst] = local_op(op, vals[op.src], f)
-            elif isinstance(op, Add):
-                vals[op.dst] = vals[op.a] + vals[op.b]
-            elif isinstance(op, Concat):
-                vals[op.dst] = torch.cat([vals[s] for s in op.srcs], -1)
+            elif isinstance(op, LOCAL_OPS):
+                vals[op.dst] = run_local(op, vals, f)
             elif isinstance(op, Beaver):
                 a, b, c = self.pool.take(op.name, B)
                 tri = S.Triple(a, b, c)
@@ -513,19 +507,18 @@ class ShareClient:
             raise RuntimeError("program produced no output")
         return out
 
-    def node_views(self) -> list[list[tuple[str, str, Any]]]:
+    def _ask_every_node(self, request: str) -> list[Any]:
         out = []
         for r in self.node_ranks:
-            self.ch.send_request(("views", None), r)
+            self.ch.send_request((request, None), r)
             out.append(self.ch.recv_object(r))
         return out
 
+    def node_views(self) -> list[list[tuple[str, str, Any]]]:
+        return self._ask_every_node("views")
+
     def linear_io(self) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
-        out = []
-        for r in self.node_ranks:
-            self.ch.send_request(("linear_io", None), r)
-            out.append(self.ch.recv_object(r))
-        return out
+        return self._ask_every_node("linear_io")
 
     def stop(self) -> None:
         for r in self.node_ranks:
