@@ -11,6 +11,7 @@ Every message goes through ``nodes.Channel``, which counts bytes and rounds.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,6 +215,8 @@ class NodeServer:
         self.weight_shares: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
         self.linear_io: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.gen = ring.csprng()
+        #: This node's re-sharing masks from the client, drawn locally from a seed the client sent.
+        self.mask_gen: torch.Generator | None = None
 
     def serve(self) -> None:
         while True:
@@ -227,6 +230,8 @@ class NodeServer:
                         op.prepare()
             elif cmd == "weight_shares":
                 self.weight_shares = arg
+            elif cmd == "mask_seed":
+                self.mask_gen = torch.Generator().manual_seed(arg)
             elif cmd == "deal":
                 self.pool.add(arg)
             elif cmd == "infer":
@@ -244,6 +249,16 @@ class NodeServer:
         self.ch.send(t, dst_rank)
         self.ch.round()
         return self.ch.recv_shape(reply_shape, dst_rank)
+
+    def _via_client(self, t: torch.Tensor, reply_shape: tuple[int, ...]) -> torch.Tensor:
+        """Send this share to the client, which re-shares the result: node0..k-2 draw their new
+        share (a mask) from the seeded stream the client shares with them, without waiting on the
+        client; node k-1 receives the client's x - sum of masks."""
+        if self.mask_gen is None:
+            return self._to_peer(t, 0, reply_shape)
+        self.ch.round()
+        self.ch.send(t, 0)
+        return ring.uniform(reply_shape, self.mask_gen)
 
     def _shared_linear(self, op: Linear, x: torch.Tensor, batch: int, j: int,
                        others: list[int]) -> torch.Tensor:
@@ -328,7 +343,7 @@ class NodeServer:
                     self.views.append(("share", f"{op.name}.opened@node{j}", c))
                     out = S.trunc_finish(c, pair, j, f, cfg.trunc_bound_bits)
                 else:
-                    out = self._to_peer(flat, 0, tuple(flat.shape))
+                    out = self._via_client(flat, tuple(flat.shape))
                     self.views.append(("share", op.name, out))
                 at = 0
                 for s in op.srcs:
@@ -338,7 +353,7 @@ class NodeServer:
             elif isinstance(op, NonLinear):
                 x = vals[op.src]
                 if cfg.nonlinear == "client":
-                    y = self._to_peer(x, 0, shp[op.dst])
+                    y = self._via_client(x, shp[op.dst])
                 elif j != 0:
                     y = self._to_peer(x, lead, shp[op.dst])
                 else:
@@ -373,6 +388,8 @@ class ShareClient:
         self.ch, self.program, self.cfg = ch, program, cfg
         self.pool_samples = pool_samples
         self.gen = ring.csprng()
+        #: One mask stream per node role 0..k-2 (the node holds the same seed): see ``_reshare``.
+        self.mask_gens: list[torch.Generator] = []
         self.available = 0
         self.deal_s = 0.0
         self.deal_bytes = 0
@@ -399,6 +416,12 @@ class ShareClient:
             self.ch.send_request(("program", (nodes_program, self.cfg)), r)
         if shared:
             self.share_weights()
+        for j in range(self.cfg.nodes - 1):
+            seed = secrets.randbits(63)
+            self.mask_gens.append(torch.Generator().manual_seed(seed))
+            for r in self.node_ranks:
+                if self.role(r) == j:
+                    self.ch.send_request(("mask_seed", seed), r)
         self.deal(self.pool_samples)
 
     def share_weights(self) -> None:
@@ -441,7 +464,12 @@ class ShareClient:
         return S.reconstruct([got[r] for r in self.node_ranks[:k]])
 
     def _reshare(self, x: torch.Tensor) -> None:
-        self.ch.exchange(self._to_groups(S.share(x, self.cfg.nodes, self.gen)), {})
+        """Re-share x: the masks of node0..k-2 come from the seeded streams they hold too (nothing
+        sent), node k-1 gets x minus their sum: one message instead of k."""
+        masks = [ring.uniform(tuple(x.shape), g) for g in self.mask_gens]
+        last = x - sum(masks) if masks else x
+        k = self.cfg.nodes
+        self.ch.exchange({r: last for r in self.node_ranks if self.role(r) == k - 1}, {})
 
     def infer(self, x: Any, req: InferRequest) -> torch.Tensor:
         # The client's steps are small element-wise ops between rounds: one thread (as each node
