@@ -1,7 +1,8 @@
 """Error of the dealer-pair truncation (nesabench.hybrid.shares) for k = 2, 3, 5 parties.
 
 Shares of x * 2^32 are truncated by 16 bits and compared with the exact floor; the error is
-counted per element (wraps of x + r mod 2^64 are corrected from msb(r)). Writes results/benchmarks/hss_truncation.json.
+counted per element (wraps of x + r mod 2^64 are corrected from msb(r)).
+Writes results/benchmarks/hss_truncation.json.
 """
 
 from __future__ import annotations

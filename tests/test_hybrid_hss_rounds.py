@@ -97,3 +97,26 @@ def test_idle_nodes_outlive_the_gloo_timeout_without_a_message(capfd):
         p.close()
     err = capfd.readouterr().err
     assert "timeout" not in err.lower() and "Timed out" not in err
+
+
+def test_collusion_verdict_is_the_worst_over_every_pooled_layer():
+    """The collusion sweep runs on each layer all nodes hold; the record's collusion_k_of_k is the
+    worst of them (it used to be whichever layer came last, hiding the input layer's recovery)."""
+    from nesabench.leakage.result import AttackResult
+    from nesabench.leakage.summary import PartySummary, record_keys
+
+    recovered = AttackResult(attack="collusion_2_of_2", target="input", leakage=1.0, n_test=64)
+    deep = AttackResult(attack="collusion_2_of_2", target="input", leakage=0.0, n_test=64, ci_high=0.05)
+    keys = record_keys([PartySummary("node0", [deep])], [recovered, deep])
+    assert keys["leakage.collusion_2_of_2.input_privacy"] == 0.0
+
+
+@pytest.mark.slow
+def test_default_config_one_node_learns_nothing_colluders_recover_tiny_transformer(run):
+    """The issue's must-show through the leakage suite, default config (EE on, client mode)."""
+    rec = run("workload=tiny_transformer", "technique=nesa_hss", "harness.repeats=2")
+    assert rec.status == "ok", rec.reason
+    d = {**vars(rec), **rec.extra}
+    assert d["leakage.node0.input_privacy"] >= 0.95 and d["leakage.node1.input_privacy"] >= 0.95
+    assert d["leakage.collusion_1_of_2.input_privacy"] >= 0.95
+    assert d["leakage.collusion_2_of_2.input_privacy"] <= 0.5
