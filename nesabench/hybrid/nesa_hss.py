@@ -172,9 +172,8 @@ class NesaHSSPipeline:
         per_node = self.on_nodes(self.client.node_views)
         out = []
         k = self.cfg.nodes
-        for i, items in enumerate(per_node):
-            # Replica g >= 1 of node j holds the same shares as node j: a party of its own.
-            party = f"node{i % k}" if i < k else f"node{i % k}.replica{i // k}"
+        for i, items in enumerate(per_node[:k]):  # replicas see node j's very bytes (see node_views)
+            party = f"node{i}"
             for kind, layer, payload in items:
                 if self.view_mode == "inputs" and layer != "input" and kind == "share":
                     continue

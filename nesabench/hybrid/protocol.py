@@ -535,15 +535,17 @@ class ShareClient:
             raise RuntimeError("program produced no output")
         return out
 
-    def _ask_every_node(self, request: str) -> list[Any]:
+    def _ask_every_node(self, request: str, ranks: list[int] | None = None) -> list[Any]:
         out = []
-        for r in self.node_ranks:
+        for r in self.node_ranks if ranks is None else ranks:
             self.ch.send_request((request, None), r)
             out.append(self.ch.recv_object(r))
         return out
 
     def node_views(self) -> list[list[tuple[str, str, Any]]]:
-        return self._ask_every_node("views")
+        """Group 0's views: a replica of node j receives exactly node j's messages (the consensus
+        check compares them), so its view is node j's and is not fetched or attacked twice."""
+        return self._ask_every_node("views", self.node_ranks[: self.cfg.nodes])
 
     def linear_io(self) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
         return self._ask_every_node("linear_io")
