@@ -10,6 +10,11 @@ import sys
 from pathlib import Path
 
 
+def attention(d: dict) -> str | None:
+    """The attention that ran (the record's metric; older records only have the parameter)."""
+    return d.get("attention", d.get("param.attention"))
+
+
 def load(folder: str) -> list[dict]:
     out = []
     for f in sorted(Path(folder).glob("*.json")):
@@ -43,7 +48,7 @@ def main(folder: str) -> None:
     for d in recs:
         print("| " + " | ".join([
             d["technique"], d["workload"], fmt(d.get("param.nodes")), fmt(d.get("param.nonlinear")),
-            fmt(d.get("param.weights")) + (" attn=client" if d.get("param.attention") == "client" else ""),
+            fmt(d.get("param.weights")) + (" attn=client" if attention(d) == "client" else ""),
             fmt(d.get("param.truncation")), d["status"],
             fmt(d.get("slowdown")), fmt(d.get("latency_p50_s")), fmt(d.get("plaintext_latency_p50_s")),
             fmt(wire_bytes(d), ".3g") if d["status"] == "ok" else "-", fmt(d.get("rounds_per_inference")),

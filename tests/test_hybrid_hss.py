@@ -82,10 +82,28 @@ def test_truncation_pairs_drop_fraction_bits_within_one_unit(parties):
     pairs = S.deal_trunc_pairs(tuple(x.shape), F, parties, gen)
     masked = [S.trunc_masked(s, p, i, bound) for i, (s, p) in enumerate(zip(xs, pairs, strict=True))]
     c = S.reconstruct(masked)
-    out = [S.trunc_finish(c if i == 0 else None, p, i, F, bound) for i, p in enumerate(pairs)]
+    out = [S.trunc_finish(c, p, i, F, bound) for i, p in enumerate(pairs)]
     err = S.reconstruct(out) - (ring.encode(x, 2 * F) >> F)
-    assert set(err.unique().tolist()) <= {0, 1}  # never a wrap: at most one unit in the last place
+    assert set(err.unique().tolist()) <= {0, 1}  # wraps corrected: at most one unit in the last place
     assert torch.allclose(ring.decode(S.reconstruct(out), F), x, atol=2 * 2**-F)
+    assert bool((c < 0).any()) and bool((c >= 0).any())  # the opening spans the whole ring (wraps occur)
+
+
+def test_truncation_opening_is_uniform_and_hides_which_input():
+    """What the nodes open in a truncation (c = x + offset + r) passes the 64-bit uniformity test and
+    the distinguishing game between two very different inputs stays at chance."""
+    gen = ring.csprng()
+
+    def opened(x: np.ndarray) -> np.ndarray:
+        t = ring.encode(torch.from_numpy(x), 2 * F)
+        xs = S.share(t, 2, gen)
+        pairs = S.deal_trunc_pairs(tuple(t.shape), F, 2, gen)
+        return S.reconstruct([S.trunc_masked(s, p, i, 46)
+                              for i, (s, p) in enumerate(zip(xs, pairs, strict=True))]).numpy()
+
+    x0, x1 = np.zeros(32), np.full(32, 1000.0)
+    assert bit_uniformity(np.stack([opened(x1) for _ in range(200)])).leakage == 0.0
+    assert distinguishing_game(opened, x0, x1, trials=300).leakage == 0.0
 
 
 def test_limb_linear_map_is_exact():

@@ -13,19 +13,32 @@ import contextlib
 import logging
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 
 from nesabench.hybrid.nodes import DEFAULT_TIMEOUT_S, NodeCluster
-from nesabench.hybrid.program import Conv, Program, compile_model, run_plain
+from nesabench.hybrid.program import ATTENTION_MODES, Conv, Program, Trunc, compile_model, run_plain
 from nesabench.hybrid.protocol import InferRequest, ProtocolConfig, ShareClient
 from nesabench.pipeline import PartyView, Unsupported
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WEIGHT_MODES = ("permuted",)
 VIEW_MODES = ("all", "inputs")
+
+
+def resolve_attention(attention: str, nonlinear: str) -> str:
+    """``auto``: the whole attention goes to the client when it already runs every non-linear step
+    (the nodes see nothing more: only shares; 2 node rounds fewer per layer), Beaver products when
+    node0 would run it (so node0 never sees Q, K, V)."""
+    if attention == "auto":
+        return "client" if nonlinear == "client" else "beaver"
+    if attention not in ATTENTION_MODES:
+        raise ValueError(f"attention must be 'auto' or one of {ATTENTION_MODES}, got {attention!r}")
+    return attention
 
 
 class EEAdapter:
@@ -72,7 +85,7 @@ class NesaHSSPipeline:
     """Secret-shared inference across ``nodes`` processes, with EE applied first."""
 
     def __init__(self, nodes: int = 2, nonlinear: str = "client", weights: str = "permuted",
-                 truncation: str = "dealer", attention: str = "beaver", frac_bits: int = 16,
+                 truncation: str = "dealer", attention: str = "auto", frac_bits: int = 16,
                  trunc_bound_bits: int = 46,
                  ee: bool = True, ee_variant: str = "b", pool_samples: int = 64, views: str = "all",
                  master_addr: str = "127.0.0.1", master_port: int = 0, launch: str = "local",
@@ -86,7 +99,7 @@ class NesaHSSPipeline:
         if int(nodes) < 2:
             raise ValueError(f"nodes must be >= 2, got {nodes}")
         self.weights, self.view_mode = weights, views
-        self.attention = attention
+        self.attention = resolve_attention(attention, nonlinear)
         self.ee = EEAdapter(bool(ee), ee_variant)
         self.pool_samples = int(pool_samples)
         self.cluster_args = {"master_addr": master_addr, "master_port": int(master_port), "launch": launch,
@@ -124,10 +137,7 @@ class NesaHSSPipeline:
         self.cluster = NodeCluster(self.cfg.nodes * self.cfg.replicas, **self.cluster_args)
         self.cluster.start()
         self.client = ShareClient(self.cluster.channel, program, self.cfg, self.pool_samples)
-        try:
-            self.client.setup()
-        except Exception as err:
-            raise self.cluster.fail(err) from err
+        self.on_nodes(self.client.setup)
         self.setup_traffic = {"setup_bytes_sent_client": self.cluster.channel.traffic.bytes_sent,
                               "dealer_bytes_per_sample": round(self.client.deal_bytes
                                                                  / max(1, self.pool_samples)),
@@ -139,14 +149,19 @@ class NesaHSSPipeline:
         t0 = time.perf_counter()
         xe = self.ee.encrypt(x)
         req.seed = secrets.randbits(63)
-        try:
-            out = self.client.infer(xe, req)
-        except Exception as err:
-            raise self.cluster.fail(err) from err
+        out = self.on_nodes(lambda: self.client.infer(xe, req))
         y = self.ee.decrypt(out.float())
         self._calls.append({**self.client.last, "batch": len(x), "latency_s": time.perf_counter() - t0})
         self._views = []
         return y
+
+    def on_nodes(self, step: Callable[[], T]) -> T:
+        """Run a step that talks to the nodes; a failure becomes the node's own error, all torn down."""
+        assert self.cluster is not None
+        try:
+            return step()
+        except Exception as err:
+            raise self.cluster.fail(err) from err
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x, InferRequest(batch=len(x), fault=self.fault))
@@ -154,15 +169,11 @@ class NesaHSSPipeline:
     def views(self) -> list[PartyView]:
         if self.client is None or self.cluster is None:
             return []
-        try:
-            per_node = self.client.node_views()
-        except Exception as err:
-            raise self.cluster.fail(err) from err
+        per_node = self.on_nodes(self.client.node_views)
         out = []
         k = self.cfg.nodes
-        for i, items in enumerate(per_node):
-            # Replica g >= 1 of node j holds the same shares as node j: a party of its own.
-            party = f"node{i % k}" if i < k else f"node{i % k}.replica{i // k}"
+        for i, items in enumerate(per_node[:k]):  # replicas see node j's very bytes (see node_views)
+            party = f"node{i}"
             for kind, layer, payload in items:
                 if self.view_mode == "inputs" and layer != "input" and kind == "share":
                     continue
@@ -170,12 +181,19 @@ class NesaHSSPipeline:
                                      meta={"frac_bits": self.cfg.frac_bits, "weights": self.weights}))
         return out
 
+    @property
+    def mode(self) -> str:
+        """The table cell's short mode string, e.g. "2 nodes, client non-linear, client attention"."""
+        return (f"{self.cfg.nodes} nodes, {self.cfg.nonlinear} non-linear, {self.attention} attention, "
+                f"{self.weights} weights")
+
     def metrics(self) -> dict[str, Any]:
         if not self._calls or self.program is None:
             return {}
         calls = self._calls
         per_sample = sum(c["batch"] for c in calls)
-        out: dict[str, Any] = {"nodes": self.cfg.nodes, **self.setup_traffic, **self.ee.describe()}
+        out: dict[str, Any] = {"nodes": self.cfg.nodes, **self.setup_traffic, **self.ee.describe(),
+                               "mode": self.mode, "attention": self.attention}
         node_keys = [f"node{j}" for j in range(self.cfg.nodes)]
         for j, name in enumerate(node_keys):
             out[f"bytes_sent.{name}"] = round(sum(c["nodes"][j]["bytes_sent"] for c in calls) / len(calls))
@@ -197,7 +215,7 @@ class NesaHSSPipeline:
         out["client_flops_fraction"] = client / (lin + nl)
         out["online_deal_s"] = sum(c["client"]["online_deal_s"] for c in calls)
         out["linear_flops_per_sample"] = lin
-        out["truncation_error_bound"] = 2.0 ** (self.cfg.trunc_bound_bits + 1 - 62)
+        out["truncations"] = sum(isinstance(op, Trunc) for op in self.program.ops)
         return out
 
     def close(self) -> None:

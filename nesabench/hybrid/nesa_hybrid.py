@@ -111,10 +111,7 @@ class NesaHybridPipeline(NesaHSSPipeline):
         problems = []
         if last.get("disagreements"):
             problems.append(f"replicas disagree on {last['disagreements']} messages")
-        try:
-            transcripts = self.client.linear_io()
-        except Exception as err:
-            raise self.cluster.fail(err) from err
+        transcripts = self.on_nodes(self.client.linear_io)
         k = self.cfg.nodes
         nbytes = 0
         for j in range(k):

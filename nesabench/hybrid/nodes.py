@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: How long any blocking receive may wait before the group gives up (a dead peer fails sooner).
 DEFAULT_TIMEOUT_S = 120.0
+#: How long an idle node waits for the client's next request in one store wait (then waits again).
+IDLE_WAIT_S = 24 * 3600.0
 
 
 def free_port(addr: str) -> int:
@@ -61,6 +63,11 @@ class Channel:
     rank: int
     world: int
     traffic: Traffic = field(default_factory=Traffic)
+    #: The group's TCPStore: a request is announced there first, so an idle node waits on the store
+    #: (no gloo timeout while the client does other work) and only then on the gloo receive.
+    store: Any = None
+    _sent_requests: dict[int, int] = field(default_factory=dict)
+    _served: int = 0
 
     def send(self, t: torch.Tensor, dst: int) -> None:
         t = t.contiguous()
@@ -105,6 +112,30 @@ class Channel:
         buf = self.recv(torch.empty(n, dtype=torch.uint8), src)
         return pickle.loads(buf.numpy().tobytes())
 
+    def send_request(self, obj: Any, dst: int) -> None:
+        """A request from the client to node ``dst``: announced on the store, then sent."""
+        seq = self._sent_requests.get(dst, 0)
+        self._sent_requests[dst] = seq + 1
+        if self.store is not None:
+            self.store.set(f"request/{dst}/{seq}", b"1")
+        self.send_object(obj, dst)
+
+    def recv_request(self, idle_wait_s: float = IDLE_WAIT_S) -> Any:
+        """The next request from the client; waits on the store for as long as the client lives
+        (the store is served by the client: if the client dies the wait fails at once)."""
+        key = f"request/{self.rank}/{self._served}"
+        while self.store is not None:
+            try:
+                self.store.wait([key], timedelta(seconds=idle_wait_s))
+                break
+            except dist.DistStoreError as err:
+                if "timeout" not in str(err).lower():
+                    raise
+        if self.store is not None:
+            self.store.delete_key(key)
+        self._served += 1
+        return self.recv_object(0)
+
     def round(self) -> None:
         self.traffic.rounds += 1
 
@@ -126,7 +157,7 @@ def node_main(rank: int, world: int, addr: str, port: int, timeout_s: float = DE
     store = None
     try:
         store = join_group(rank, world, addr, port, timeout_s)
-        NodeServer(Channel(rank, world)).serve()
+        NodeServer(Channel(rank, world, store=store)).serve()
     except KeyboardInterrupt:
         pass
     except BaseException as err:  # reported to the client through the store, then exit
@@ -137,9 +168,7 @@ def node_main(rank: int, world: int, addr: str, port: int, timeout_s: float = DE
         log.error("%s", msg)
         os._exit(1)
     finally:
-        if dist.is_initialized():
-            with contextlib.suppress(Exception):
-                dist.destroy_process_group()
+        leave_group()
 
 
 def _kill(procs: list[Any]) -> None:
@@ -209,6 +238,7 @@ class NodeCluster:
         atexit.register(self._finalizer)
         try:
             self.store = join_group(0, self.world, self.addr, self.port, self.timeout_s)
+            self.channel.store = self.store
         except BaseException:
             self.close()
             raise
@@ -247,13 +277,16 @@ class NodeCluster:
         self.store = None
 
 
-def _teardown(procs: list[Any]) -> None:
-    _kill(procs)
+def leave_group() -> None:
+    """Leave the torch.distributed group if this process is in one (never raises)."""
     if dist.is_initialized():
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
 
 
+def _teardown(procs: list[Any]) -> None:
+    _kill(procs)
+    leave_group()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,14 +22,19 @@ from nesabench.hybrid import ring
 
 
 @dataclass
-class Linear:
-    """dst = src @ W^T + b, W public at f fractional bits; src at f, dst at 2f."""
+class WeightedMap:
+    """A linear map with public fixed-point weights (f bits) and bias (2f bits)."""
 
     name: str
     src: str
     dst: str
     weight: torch.Tensor
     bias: torch.Tensor | None
+
+
+@dataclass
+class Linear(WeightedMap):
+    """dst = src @ W^T + b, W public at f fractional bits; src at f, dst at 2f."""
     #: W^T laid out contiguously (int64 matmul is ~3x faster on it); made where the op runs.
     weight_t: torch.Tensor | None = field(default=None, repr=False)
 
@@ -38,14 +43,9 @@ class Linear:
 
 
 @dataclass
-class Conv:
+class Conv(WeightedMap):
     """2-D convolution with public weights, through exact float64 limbs (src f, dst 2f)."""
 
-    name: str
-    src: str
-    dst: str
-    weight: torch.Tensor
-    bias: torch.Tensor | None
     stride: int
     padding: int
 
@@ -59,13 +59,18 @@ class Trunc:
 
 
 @dataclass
-class Beaver:
-    """dst = a @ b (batched matmul) of two shared tensors at f, through a Beaver triple; dst at 2f."""
+class Binary:
+    """An op of two values a, b into dst."""
 
     name: str
     a: str
     b: str
     dst: str
+
+
+@dataclass
+class Beaver(Binary):
+    """dst = a @ b (batched matmul) of two shared tensors at f, through a Beaver triple; dst at 2f."""
 
 
 @dataclass
@@ -89,11 +94,8 @@ class Concat:
 
 
 @dataclass
-class Add:
-    name: str
-    a: str
-    b: str
-    dst: str
+class Add(Binary):
+    """dst = a + b (local)."""
 
 
 @dataclass
@@ -470,6 +472,19 @@ def local_op(op: Local, x: torch.Tensor, frac_bits: int) -> torch.Tensor:
     raise ValueError(f"unknown local op {op.fn!r}")
 
 
+#: Ops every party runs alone, the same on reals and on shares.
+LOCAL_OPS = (Local, Add, Concat)
+
+
+def run_local(op: Local | Add | Concat, vals: dict[str, torch.Tensor], frac_bits: int) -> torch.Tensor:
+    """A local op's result on reals (run_plain) or on one party's shares (the nodes)."""
+    if isinstance(op, Add):
+        return vals[op.a] + vals[op.b]
+    if isinstance(op, Concat):
+        return torch.cat([vals[s] for s in op.srcs], -1)
+    return local_op(op, vals[op.src], frac_bits)
+
+
 def run_plain(program: Program, x: Any) -> torch.Tensor:
     """Execute on reals with the program's fixed-point weights; records every value's shape."""
     f = program.frac_bits
@@ -487,12 +502,8 @@ def run_plain(program: Program, x: Any) -> torch.Tensor:
                                     stride=op.stride, padding=op.padding)
         elif isinstance(op, Beaver):
             vals[op.dst] = vals[op.a] @ vals[op.b]
-        elif isinstance(op, Local):
-            vals[op.dst] = local_op(op, vals[op.src], f)
-        elif isinstance(op, Add):
-            vals[op.dst] = vals[op.a] + vals[op.b]
-        elif isinstance(op, Concat):
-            vals[op.dst] = torch.cat([vals[s] for s in op.srcs], -1)
+        elif isinstance(op, LOCAL_OPS):
+            vals[op.dst] = run_local(op, vals, f)
         elif isinstance(op, NonLinear):
             vals[op.dst] = apply_steps(vals[op.src], op.steps, keep)
         elif isinstance(op, Output):

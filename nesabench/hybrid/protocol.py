@@ -2,8 +2,8 @@
 
 Both sides walk the same op list in lockstep. Linear maps, additions and reshapes are local to
 each node; a Beaver product opens X - A and Y - B among the nodes (one round); a truncation either
-opens x + r to node0 (``truncation: dealer``, pairs from the dealer) or goes to the client and back
-(``truncation: client``); a non-linear step opens its input to the client (``nonlinear: client``)
+opens x + r among the nodes (``truncation: dealer``; uniform, see ``shares``) or goes to the client
+and back (``truncation: client``); a non-linear step opens its input to the client (``nonlinear: client``)
 or to node0 (``nonlinear: reveal_permuted``), which applies it and re-shares the result.
 Every message goes through ``nodes.Channel``, which counts bytes and rounds.
 """
@@ -11,6 +11,7 @@ Every message goes through ``nodes.Channel``, which counts bytes and rounds.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,20 +23,19 @@ from nesabench.hybrid import ring
 from nesabench.hybrid import shares as S
 from nesabench.hybrid.nodes import Channel, Traffic
 from nesabench.hybrid.program import (
-    Add,
+    LOCAL_OPS,
     Beaver,
-    Concat,
     Conv,
     Linear,
-    Local,
     NonLinear,
     Output,
     Program,
     Trunc,
     apply_steps,
     client_input,
-    local_op,
+    run_local,
 )
+from nesabench.threads import torch_threads
 
 NONLINEAR_MODES = ("client", "reveal_permuted")
 TRUNCATION_MODES = ("dealer", "client")
@@ -136,7 +136,7 @@ def deal(program: Program, cfg: ProtocolConfig, samples: int, gen: torch.Generat
         else:
             pairs = S.deal_trunc_pairs((samples, *shapes[0]), cfg.frac_bits, cfg.nodes, gen)
             for j, p in enumerate(pairs):
-                per_node[j][name] = [p.r, p.r_high]
+                per_node[j][name] = [p.r, p.r_high, p.r_msb]
     return per_node
 
 
@@ -215,10 +215,12 @@ class NodeServer:
         self.weight_shares: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
         self.linear_io: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.gen = ring.csprng()
+        #: This node's re-sharing masks from the client, drawn locally from a seed the client sent.
+        self.mask_gen: torch.Generator | None = None
 
     def serve(self) -> None:
         while True:
-            cmd, arg = self.ch.recv_object(0)
+            cmd, arg = self.ch.recv_request()
             if cmd == "stop":
                 return
             if cmd == "program":
@@ -228,6 +230,8 @@ class NodeServer:
                         op.prepare()
             elif cmd == "weight_shares":
                 self.weight_shares = arg
+            elif cmd == "mask_seed":
+                self.mask_gen = torch.Generator().manual_seed(arg)
             elif cmd == "deal":
                 self.pool.add(arg)
             elif cmd == "infer":
@@ -245,6 +249,16 @@ class NodeServer:
         self.ch.send(t, dst_rank)
         self.ch.round()
         return self.ch.recv_shape(reply_shape, dst_rank)
+
+    def _via_client(self, t: torch.Tensor, reply_shape: tuple[int, ...]) -> torch.Tensor:
+        """Send this share to the client, which re-shares the result: node0..k-2 draw their new
+        share (a mask) from the seeded stream the client shares with them, without waiting on the
+        client; node k-1 receives the client's x - sum of masks."""
+        if self.mask_gen is None:
+            return self._to_peer(t, 0, reply_shape)
+        self.ch.round()
+        self.ch.send(t, 0)
+        return ring.uniform(reply_shape, self.mask_gen)
 
     def _shared_linear(self, op: Linear, x: torch.Tensor, batch: int, j: int,
                        others: list[int]) -> torch.Tensor:
@@ -304,12 +318,8 @@ class NodeServer:
                     transcript.update(y.numpy().tobytes())
                 vals[op.dst] = y
                 n_linear += 1
-            elif isinstance(op, Local):
-                vals[op.dst] = local_op(op, vals[op.src], f)
-            elif isinstance(op, Add):
-                vals[op.dst] = vals[op.a] + vals[op.b]
-            elif isinstance(op, Concat):
-                vals[op.dst] = torch.cat([vals[s] for s in op.srcs], -1)
+            elif isinstance(op, LOCAL_OPS):
+                vals[op.dst] = run_local(op, vals, f)
             elif isinstance(op, Beaver):
                 a, b, c = self.pool.take(op.name, B)
                 tri = S.Triple(a, b, c)
@@ -325,20 +335,15 @@ class NodeServer:
             elif isinstance(op, Trunc):
                 flat = torch.cat([vals[s].reshape(B, -1) for s in op.srcs], 1)
                 if cfg.truncation == "dealer":
-                    r, r_high = self.pool.take(op.name, B)
-                    pair = S.TruncPair(r, r_high)
+                    pair = S.TruncPair(*self.pool.take(op.name, B))
                     m = S.trunc_masked(flat, pair, j, cfg.trunc_bound_bits)
                     ch.round()
-                    if j == 0:
-                        got = ch.exchange({}, {rr: tuple(m.shape) for rr in others})
-                        c = m + sum(got.values())
-                        self.views.append(("share", f"{op.name}.opened@node0", c))
-                        out = S.trunc_finish(c, pair, 0, f, cfg.trunc_bound_bits)
-                    else:
-                        ch.exchange({lead: m}, {})
-                        out = S.trunc_finish(None, pair, j, f, cfg.trunc_bound_bits)
+                    got = ch.exchange({r: m for r in others}, {r: tuple(m.shape) for r in others})
+                    c = m + sum(got.values())  # uniform: r is uniform over the whole ring
+                    self.views.append(("share", f"{op.name}.opened@node{j}", c))
+                    out = S.trunc_finish(c, pair, j, f, cfg.trunc_bound_bits)
                 else:
-                    out = self._to_peer(flat, 0, tuple(flat.shape))
+                    out = self._via_client(flat, tuple(flat.shape))
                     self.views.append(("share", op.name, out))
                 at = 0
                 for s in op.srcs:
@@ -348,7 +353,7 @@ class NodeServer:
             elif isinstance(op, NonLinear):
                 x = vals[op.src]
                 if cfg.nonlinear == "client":
-                    y = self._to_peer(x, 0, shp[op.dst])
+                    y = self._via_client(x, shp[op.dst])
                 elif j != 0:
                     y = self._to_peer(x, lead, shp[op.dst])
                 else:
@@ -383,6 +388,8 @@ class ShareClient:
         self.ch, self.program, self.cfg = ch, program, cfg
         self.pool_samples = pool_samples
         self.gen = ring.csprng()
+        #: One mask stream per node role 0..k-2 (the node holds the same seed): see ``_reshare``.
+        self.mask_gens: list[torch.Generator] = []
         self.available = 0
         self.deal_s = 0.0
         self.deal_bytes = 0
@@ -406,9 +413,15 @@ class ShareClient:
         shared = self.cfg.weights == "shared"
         nodes_program = self.program.for_nodes(strip_weights=shared)
         for r in self.node_ranks:
-            self.ch.send_object(("program", (nodes_program, self.cfg)), r)
+            self.ch.send_request(("program", (nodes_program, self.cfg)), r)
         if shared:
             self.share_weights()
+        for j in range(self.cfg.nodes - 1):
+            seed = secrets.randbits(63)
+            self.mask_gens.append(torch.Generator().manual_seed(seed))
+            for r in self.node_ranks:
+                if self.role(r) == j:
+                    self.ch.send_request(("mask_seed", seed), r)
         self.deal(self.pool_samples)
 
     def share_weights(self) -> None:
@@ -427,7 +440,7 @@ class ShareClient:
             for j in range(self.cfg.nodes):
                 per_node[j][op.name] = (b_parts[j], f_pub, bias_parts[j])
         for r in self.node_ranks:
-            self.ch.send_object(("weight_shares", per_node[self.role(r)]), r)
+            self.ch.send_request(("weight_shares", per_node[self.role(r)]), r)
 
     def deal(self, samples: int) -> None:
         if samples <= 0 or not dealt_shapes(self.program, self.cfg):
@@ -437,7 +450,7 @@ class ShareClient:
         sent = self.ch.traffic.bytes_sent
         parts = deal(self.program, self.cfg, samples, self.gen, self.weight_masks)
         for r in self.node_ranks:
-            self.ch.send_object(("deal", parts[self.role(r)]), r)
+            self.ch.send_request(("deal", parts[self.role(r)]), r)
         self.available += samples
         self.deal_s += time.perf_counter() - t0
         self.deal_bytes += self.ch.traffic.bytes_sent - sent
@@ -451,9 +464,20 @@ class ShareClient:
         return S.reconstruct([got[r] for r in self.node_ranks[:k]])
 
     def _reshare(self, x: torch.Tensor) -> None:
-        self.ch.exchange(self._to_groups(S.share(x, self.cfg.nodes, self.gen)), {})
+        """Re-share x: the masks of node0..k-2 come from the seeded streams they hold too (nothing
+        sent), node k-1 gets x minus their sum: one message instead of k."""
+        masks = [ring.uniform(tuple(x.shape), g) for g in self.mask_gens]
+        last = x - sum(masks) if masks else x
+        k = self.cfg.nodes
+        self.ch.exchange({r: last for r in self.node_ranks if self.role(r) == k - 1}, {})
 
     def infer(self, x: Any, req: InferRequest) -> torch.Tensor:
+        # The client's steps are small element-wise ops between rounds: one thread (as each node
+        # has), since intra-op threads only contend with the node processes for the cores.
+        with torch_threads(1):
+            return self._infer(x, req)
+
+    def _infer(self, x: Any, req: InferRequest) -> torch.Tensor:
         p, cfg, ch = self.program, self.cfg, self.ch
         f, B = cfg.frac_bits, req.batch
         online_deal_s = 0.0
@@ -467,7 +491,7 @@ class ShareClient:
         client_s = 0.0
         t0 = time.perf_counter()
         for r in self.node_ranks:
-            ch.send_object(("infer", req), r)
+            ch.send_request(("infer", req), r)
         header = ch.traffic.bytes_sent
         real, keep = client_input(p, x)
         parts = S.share(ring.encode(real, f), cfg.nodes, self.gen)
@@ -511,20 +535,21 @@ class ShareClient:
             raise RuntimeError("program produced no output")
         return out
 
-    def node_views(self) -> list[list[tuple[str, str, Any]]]:
+    def _ask_every_node(self, request: str, ranks: list[int] | None = None) -> list[Any]:
         out = []
-        for r in self.node_ranks:
-            self.ch.send_object(("views", None), r)
+        for r in self.node_ranks if ranks is None else ranks:
+            self.ch.send_request((request, None), r)
             out.append(self.ch.recv_object(r))
         return out
 
+    def node_views(self) -> list[list[tuple[str, str, Any]]]:
+        """Group 0's views: a replica of node j receives exactly node j's messages (the consensus
+        check compares them), so its view is node j's and is not fetched or attacked twice."""
+        return self._ask_every_node("views", self.node_ranks[: self.cfg.nodes])
+
     def linear_io(self) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
-        out = []
-        for r in self.node_ranks:
-            self.ch.send_object(("linear_io", None), r)
-            out.append(self.ch.recv_object(r))
-        return out
+        return self._ask_every_node("linear_io")
 
     def stop(self) -> None:
         for r in self.node_ranks:
-            self.ch.send_object(("stop", None), r)
+            self.ch.send_request(("stop", None), r)

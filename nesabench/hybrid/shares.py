@@ -5,12 +5,13 @@ independent of x. The dealer (the client) makes correlated randomness ahead of t
 
 - Beaver triples (A, B, C = A @ B) for products of two shared tensors: the parties open
   E = X - A and F = Y - B, then Z_i = E @ B_i + A_i @ F + C_i (+ E @ F for party 0) = X @ Y.
-- Truncation pairs (r, r >> f) with r uniform in [0, 2^62): to drop f fractional bits of a shared x
-  with |x| < 2^bound_bits, party 0 adds the public offset 2^bound_bits, the parties open
-  c = x + 2^bound_bits + r (which never wraps mod 2^64, so this is exact for any number of parties
-  up to one unit in the last place), and take (c >> f) - (r >> f) - 2^(bound_bits - f).
-  The opened c hides x statistically: its distance from uniform-independent-of-x is at most
-  2^(bound_bits + 1 - 62) per element.
+- Truncation triples (r, r >> f, msb(r)) with r uniform over all of Z_2^64: to drop f fractional
+  bits of a shared x with |x| < 2^bound_bits, party 0 adds the public offset 2^bound_bits (so
+  x' = x + 2^bound_bits is in [0, 2^63)), the parties open c = x' + r mod 2^64 to each other, which
+  is uniform and independent of x (perfect hiding), and take
+  (c >>> f) - (r >>> f) + wrap * 2^(64 - f) - 2^(bound_bits - f), where >>> is the logical shift and
+  wrap = msb(r) AND NOT msb(c) says whether x' + r wrapped (exact: x' < 2^63). The result is
+  floor(x / 2^f) or one unit more (the carry out of the dropped low bits), for any number of parties.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ from dataclasses import dataclass
 import torch
 
 from nesabench.hybrid import ring
-
-#: Width of the truncation mask r (r < 2^TRUNC_MASK_BITS; x + offset + r < 2^63 never wraps).
-TRUNC_MASK_BITS = 62
 
 
 def share(x: torch.Tensor, parties: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -74,35 +72,41 @@ def beaver_product(e: torch.Tensor, f: torch.Tensor, t: Triple, party: int) -> t
 
 @dataclass
 class TruncPair:
-    """One party's share of a truncation pair: r and r >> f."""
+    """One party's share of a truncation triple: r, r >>> f (logical) and the top bit of r."""
 
     r: torch.Tensor
     r_high: torch.Tensor
+    r_msb: torch.Tensor
+
+
+def logical_shift(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """x >>> bits on ring elements read as unsigned (torch's >> on int64 is arithmetic)."""
+    return (x >> bits) & ((1 << (ring.RING_BITS - bits)) - 1)
 
 
 def deal_trunc_pairs(shape: tuple[int, ...], frac_bits: int, parties: int,
                      gen: torch.Generator) -> list[TruncPair]:
-    r = ring.uniform(shape, gen) & ((1 << TRUNC_MASK_BITS) - 1)
-    pairs = zip(share(r, parties, gen), share(r >> frac_bits, parties, gen), strict=True)
-    return [TruncPair(*p) for p in pairs]
+    r = ring.uniform(shape, gen)
+    msb = (r < 0).long()
+    parts = zip(share(r, parties, gen), share(logical_shift(r, frac_bits), parties, gen),
+                share(msb, parties, gen), strict=True)
+    return [TruncPair(*p) for p in parts]
 
 
 def trunc_masked(x: torch.Tensor, p: TruncPair, party: int, bound_bits: int) -> torch.Tensor:
-    """This party's share of c = x + 2^bound_bits + r, to be opened to party 0."""
+    """This party's share of c = x + 2^bound_bits + r, opened to every party (uniform)."""
     return x + p.r + (1 << bound_bits) if party == 0 else x + p.r
 
 
-def trunc_finish(c: torch.Tensor | None, p: TruncPair, party: int, frac_bits: int,
-                 bound_bits: int) -> torch.Tensor:
-    """This party's share of x >> frac_bits; party 0 holds the opened c."""
+def trunc_finish(c: torch.Tensor, p: TruncPair, party: int, frac_bits: int, bound_bits: int) -> torch.Tensor:
+    """This party's share of x >> frac_bits from the opened c."""
+    wrap = p.r_msb * (c >= 0).long() << (ring.RING_BITS - frac_bits)  # msb(r) and not msb(c)
     if party != 0:
-        return -p.r_high
-    if c is None:
-        raise ValueError("party 0 needs the opened value to finish a truncation")
-    return (c >> frac_bits) - p.r_high - (1 << (bound_bits - frac_bits))
+        return wrap - p.r_high
+    return logical_shift(c, frac_bits) + wrap - p.r_high - (1 << (bound_bits - frac_bits))
 
 
 def check_bound(bound_bits: int, frac_bits: int) -> None:
-    if not frac_bits < bound_bits <= TRUNC_MASK_BITS - 1:
-        raise ValueError(f"truncation bound_bits must be in ({frac_bits}, {TRUNC_MASK_BITS - 1}], "
+    if not frac_bits < bound_bits <= ring.RING_BITS - 2:
+        raise ValueError(f"truncation bound_bits must be in ({frac_bits}, {ring.RING_BITS - 2}], "
                          f"got {bound_bits}")

@@ -235,9 +235,11 @@ def _collusion(series: list[V.ViewSeries], data: AttackData) -> list[AttackResul
         rows, folds = data.rows(len(group[0].samples)), data.folds(len(group[0].samples))
         inputs = data.inputs[rows]
 
-        def probe(feats: np.ndarray, inputs: np.ndarray = inputs, folds: list[Fold] = folds) -> AttackResult:
-            if data.input_kind == "tokens":
-                return token_probe(list(feats), inputs.astype(np.int64), folds, pad_id=data.pad_id)
+        def probe(feats: np.ndarray, inputs: np.ndarray = inputs, folds: list[Fold] = folds,
+                  shape: tuple[int, ...] = stacks[0].shape[1:]) -> AttackResult:
+            if data.input_kind == "tokens":  # per-sample shape back, so hidden states are probed per token
+                return token_probe(list(feats.reshape(len(feats), *shape)),
+                                   inputs.astype(np.int64), folds, pad_id=data.pad_id)
             results = reconstruction_probe(feats, inputs, folds, seed=data.seed)
             return max(results, key=lambda res: res.leakage)
 

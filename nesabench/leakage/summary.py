@@ -162,10 +162,13 @@ def record_keys(parties: list[PartySummary], extra: list[AttackResult] | None = 
             value = s.first_metric(prefix, metric)
             if value is not None:
                 out[f"{pre}.{key}"] = value
-    for r in extra or []:
-        single = PartySummary(r.attack, [r]).verdict(r.target)
-        out[f"leakage.{r.attack}.{r.target}_privacy"] = single.privacy
-        out[f"leakage.{r.attack}.{r.target}_detectable"] = single.detectable
+    grouped: dict[tuple[str, str], list[AttackResult]] = {}
+    for r in extra or []:  # one verdict per cross-party attack over every view it ran on (the worst)
+        grouped.setdefault((r.attack, r.target), []).append(r)
+    for (attack, target), results in grouped.items():
+        single = PartySummary(attack, results).verdict(target)
+        out[f"leakage.{attack}.{target}_privacy"] = single.privacy
+        out[f"leakage.{attack}.{target}_detectable"] = single.detectable
     return out
 
 
