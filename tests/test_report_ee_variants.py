@@ -29,7 +29,9 @@ CNN_D = record(
     view_kinds="node:plain_input node:permuted_activation node:weights", input_privacy=None,
     input_leakage_detectable=None, model_privacy=1.0, model_leakage_detectable=0.12, leakage_attack="none",
     attacker_knows_model=False,
-    **{"leakage.node.coordinate_matching": 0.17, "leakage.node.surrogate_key_recovery": 0.125,
+    leakage_attacker_samples=0,
+    **{"leakage.node.coordinate_matching": 0.17, "leakage.node.key_recovery": 0.14,
+       "leakage.node.surrogate_key_recovery": 0.125,
        "leakage.node.surrogate_unpermuted_r2": -0.3})
 CNN_E = record("cnn_digits", "e", status="unsupported", reason="a rotation commutes with no\nReLU")
 
@@ -52,8 +54,9 @@ def test_one_row_per_variant_and_workload_from_the_records_alone():
     assert b["input / model privacy (attack)"] == "0.00 / 0.00 (node:weight_vocab_token_recovery@x)"
     d = rows[("cnn_digits", "d")]
     assert d["key from weights"] == "not used: the attacker does not know the model"
-    assert "0.17 over 64 q" in d["key from activations alone (queries)"]
-    assert "0.12 per query (own surrogate)" in d["key from activations alone (queries)"]
+    alone = d["key from activations alone (queries)"]
+    assert "0.17 over 64 q" in alone and "0.12 per query (own surrogate)" in alone
+    assert "0.14 from known pairs (4-fold over the evaluated queries)" in alone
     assert d["input recovered after un-permuting"].startswith("input sent in the clear")
     assert d["input / model privacy (attack)"].startswith("not scored / 1.00 (MDE 0.12)")
     assert rows[("cnn_digits", "e")]["status"] == "unsupported: a rotation commutes with no ReLU"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nesabench.atomic import atomic_write_text
+from nesabench.leakage.suite import FOLDS, MIN_ATTACKER_SAMPLES
 from nesabench.leakage.summary import privacy_cell
 from nesabench.records import read_records
 
@@ -90,8 +91,10 @@ def activations_cell(r: dict) -> str:
         parts.append(f"{_f(r.get(NODE + 'coordinate_matching'))} over {r.get('leakage_eval_samples')} q "
                      "(public-model statistics)")
     if r.get(NODE + "key_recovery") is not None:
-        pairs = r.get("leakage_attacker_samples")
-        parts.append(f"{_f(r.get(NODE + 'key_recovery'))} from {pairs} known pairs")
+        pairs = r.get("leakage_attacker_samples") or 0
+        source = (f"{pairs} known pairs" if pairs >= MIN_ATTACKER_SAMPLES
+                  else f"known pairs ({FOLDS}-fold over the evaluated queries)")
+        parts.append(f"{_f(r.get(NODE + 'key_recovery'))} from {source}")
     if curve := _curve(r, "surrogate_key_q"):
         parts.append(f"{curve} (own surrogate)")
     elif r.get(NODE + "surrogate_key_recovery") is not None:
