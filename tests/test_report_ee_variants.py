@@ -75,11 +75,11 @@ def test_the_readme_block_is_rewritten_from_a_records_folder(tmp_path):
     for i, r in enumerate([MINILM_B, CNN_D]):
         (runs / f"r{i}.json").write_text(json.dumps(r))
     readme = tmp_path / "README.md"
-    readme.write_text("x\n<!-- report:ee-variants -->\nold\n<!-- /report:ee-variants -->\n"
+    readme.write_text("x\n<!-- report:ee-variants -->\nSTALE\n<!-- /report:ee-variants -->\n"
                       "<!-- report:overhead -->\nkept\n<!-- /report -->\n")
     assert T.rewrite_readme(readme, tmp_path / "ee")
     text = readme.read_text()
-    assert "old" not in text and "| minilm | b | ok | 1.01x |" in text and "kept" in text
+    assert "STALE" not in text and "| minilm | b | ok | 1.01x |" in text and "kept" in text
     assert "From 2 records of `experiment=ee_variants`" in text
     assert not T.rewrite_readme(readme, tmp_path / "ee")  # already up to date
     assert T.render_from(text, tmp_path / "absent") == text  # no records folder: the block is left alone
