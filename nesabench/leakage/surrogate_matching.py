@@ -67,8 +67,8 @@ def attacker_split(workload: Any, n_eval: int,
 
 def fresh_surrogate(workload: Any, seed: int) -> nn.Module:
     """The workload's architecture with its trainable parameters re-drawn from ``seed``."""
-    model = workload.new_model()  # the constructor seeds with the victim's seed: re-draw below
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        model = workload.new_model()  # the constructor seeds with the victim's seed: re-draw below
         torch.manual_seed(seed)
         done: set[int] = set()
         for m in model.modules():
