@@ -1,5 +1,8 @@
 """The EE hardening table (docs/ee.md), read only from run records.
 
+Every nesa_ee record of a folder, old ones without an experiment label included; the README's table
+(only records of experiment=ee_variants) is rendered by nesabench.report.ee_variants_table.
+
     nesabench -m workload=minilm,cnn_digits technique=nesa_ee technique.variant=a,b,c,d,e \\
         paths.results_dir=results/ee
     nesabench -m workload=minilm technique=nesa_ee technique.variant=b,c technique.client_embeds=true \\

@@ -28,7 +28,7 @@ def test_plaintext_runs_on_every_workload(run, workload: str) -> None:
     # The plaintext technique is the model itself: exact agreement, ratio near 1 (timing noise aside).
     assert rec.fidelity_agreement == 1.0 and rec.accuracy_loss == 0.0
     assert rec.fidelity_max_abs_err < 1e-5
-    assert 0 < rec.slowdown < 10
+    assert rec.slowdown > 0  # a ratio, not a timing goal: timing goals live in records
     assert rec.latency_p95_s >= rec.latency_p50_s > 0
     assert rec.bytes_to_nodes > 0 and "node:plain_input" in rec.view_kinds
 

@@ -45,7 +45,10 @@ def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
         "workload": OmegaConf.to_container(cfg.workload, resolve=True),
         "technique": OmegaConf.to_container(cfg.technique, resolve=True),
         "harness": {k: getattr(harness, k) for k in TIMING_SETTINGS}
-        | ({"max_eval_s": harness.max_eval_s} if harness.max_eval_s is not None else {}),
+        | ({"max_eval_s": harness.max_eval_s} if harness.max_eval_s is not None else {})
+        # what the attacker is assumed to know changes the leakage scores; in the identity only when
+        # it differs from the default, so records made before it was added keep their hashes
+        | ({"attacker_knows_model": False} if not harness.attacker_knows_model else {}),
         "seed": cfg.seed,
     })
 

@@ -287,7 +287,7 @@ def evaluate_leakage(
     untrusted = [s for s in series if s.party not in TRUSTED_PARTIES]
     held_weights = [s for s in untrusted if s.kind == "weights"]  # attacked by weight_attacks (EE)
     untrusted = [s for s in untrusted if s.kind != "weights"]
-    model = getattr(workload, "model", None)
+    model = getattr(workload, "model", None) if attacker_knows_model else None  # public-model attacks
     summaries: dict[str, PartySummary] = {}
     errors: list[str] = []
     for s in untrusted:

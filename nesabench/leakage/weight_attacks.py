@@ -364,11 +364,20 @@ class WeightAttack:
 
 def weight_attacks(weights: Any, others: list[Any], data: Any, workload: Any,
                    attacker_knows_model: bool = True) -> list[AttackResult]:
-    """AttackResults of one party from its ``weights`` series and its other series."""
+    """AttackResults of one party from its ``weights`` series and its other series.
+
+    An attacker who does not know the original weights gets the surrogate-model attack instead
+    (``surrogate_matching``); weight matching is then recorded as not used.
+    """
     if not attacker_knows_model or getattr(workload, "model", None) is None:
-        return [AttackResult("weight_matching", 0.0, target="model", view=weights.name,
-                             metrics={"attacker_knows_model": False,
-                                      "skipped": "the attacker does not know the public weights"})]
+        skipped = AttackResult("weight_matching", 0.0, target="model", view=weights.name,
+                               metrics={"attacker_knows_model": False,
+                                        "skipped": "the attacker does not know the public weights"})
+        if getattr(workload, "model", None) is None:
+            return [skipped]
+        from nesabench.leakage.surrogate_matching import surrogate_attacks
+
+        return [*surrogate_attacks(weights, others, data, workload), skipped]
     return WeightAttack(weights, others, data, workload).run()
 
 
@@ -382,19 +391,30 @@ WEIGHT_METRICS = (
     ("weight_unpermuted_input", "weight_unpermuted_input", "exact_fraction"),
     ("weight_unpermuted_r2", "weight_unpermuted_reconstruction", "r2"),
     ("weight_activation_r2", "weight_key_recovery", "activation_r2"),
+    ("surrogate_key_recovery", "surrogate_key_recovery", "key_recovery_rate"),
+    ("surrogate_unpermuted_token_recovery", "surrogate_unpermuted_token_recovery", "token_recovery"),
+    ("surrogate_unpermuted_r2", "surrogate_unpermuted_reconstruction", "r2"),
+    ("surrogate_accuracy", "surrogate_key_recovery", "surrogate_accuracy"),
+    ("surrogate_samples", "surrogate_key_recovery", "surrogate_samples"),
 )
+#: Key-recovery curves over k observed queries: (attack name, record key stem).
+CURVES = (("activation_only_key", "activation_only_key_q"), ("surrogate_key_recovery", "surrogate_key_q"))
 
 
 def weight_record_keys(party: str, results: list[AttackResult]) -> dict[str, Any]:
     """Flat record keys ``leakage.<party>.<metric>`` for the weight attacks that ran on ``party``."""
     out: dict[str, Any] = {}
+    stems = dict(CURVES)
     for r in results:
-        for k, v in r.metrics.get("curve", {}).items() if r.attack == "activation_only_key" else ():
-            name = f"leakage.{party}.activation_only_key_q{k}"
+        for k, v in r.metrics.get("curve", {}).items() if r.attack in stems else ():
+            name = f"leakage.{party}.{stems[r.attack]}{k}"
             out[name] = max(out.get(name, 0.0), float(v))
     for key, prefix, metric in WEIGHT_METRICS:
         values = [r.metrics[metric] for r in results if r.attack.startswith(prefix) and metric in r.metrics
                   and r.metrics[metric] is not None and np.isfinite(r.metrics[metric])]
         if values:
             out[f"leakage.{party}.{key}"] = float(max(values))
+    source = next((r.metrics["surrogate_data"] for r in results if "surrogate_data" in r.metrics), None)
+    if source is not None:  # where the surrogate's training data came from
+        out[f"leakage.{party}.surrogate_data"] = source
     return out

@@ -20,6 +20,7 @@ import pandas as pd
 
 from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.records import read_records
+from nesabench.report import ee_variants_table
 from nesabench.report.figures import draw_figures
 from nesabench.report.seed_table import (
     evidence_table,
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         path = Path(args.readme)
         old = path.read_text()
         new = render_readme(old, readme_blocks(df))
+        new = ee_variants_table.render_from(new, results / "ee_variants")  # its own records folder
         if new != old:
             atomic_write_text(path, new)
         print(f"\n{path}: {'rewritten' if new != old else 'already up to date'}")
