@@ -66,11 +66,13 @@ def executed(workload):
     pipe.check(workload)  # softmax and token ids: the whole model cannot compile, the hybrid can
     pipe.prepare(workload)
     x = workload.dataset.x_test[:2]
-    return pipe, x, pipe.infer(x)
+    out = pipe.infer(x)
+    views = pipe.views()
+    return pipe, x, out, views, pipe.metrics()  # metrics simulate the whole test split: once
 
 
 def test_auto_mode_runs_transformers_hybrid_and_matches_plaintext_in_simulation(workload, executed):
-    pipe, _x, _out = executed
+    pipe, _x, _out, _views, m = executed
     assert pipe.split == "hybrid"
     assert pipe._hybrid_names == ["blocks.0.attn.q", "blocks.0.attn.k", "blocks.0.attn.v", "blocks.0.attn.o",
                                   "blocks.0.ff1", "blocks.0.ff2", "head"]
@@ -81,7 +83,6 @@ def test_auto_mode_runs_transformers_hybrid_and_matches_plaintext_in_simulation(
     span = ref.max() - ref.min()
     assert np.abs(out - ref).max() <= LOGIT_TOLERANCE * span
     assert (out.argmax(1) == ref.argmax(1)).mean() >= MIN_AGREEMENT
-    m = pipe.metrics()
     assert m["mode"] == "hybrid (linear in FHE)" and m["fhe_layers"] == 7
     assert m["simulate_samples"] == len(x) and m["simulate_vs_float_agreement"] >= MIN_AGREEMENT
 
@@ -128,14 +129,33 @@ def test_real_execution_of_a_small_linear_layer_matches_simulation_with_parties_
 
 
 def test_pipeline_executes_a_tiny_transformer_hybrid_with_views_per_layer(executed):
-    pipe, x, out = executed
+    pipe, x, out, views, m = executed
     assert torch.allclose(out, pipe.hybrid.forward(x, "simulate"), atol=1e-5)
-    views = pipe.views()
     assert {v.layer for v in views} == {f"{n}:{d}" for n in pipe._hybrid_names for d in ("input", "output")}
     assert all(v.party == "node" and v.kind == "ciphertext" and len(v.payload) == 2 for v in views)
-    m = pipe.metrics()
     assert m["rounds_per_inference"] == 7 and m["he_samples"] == 2
     sent = sum(v.nbytes for v in views if v.received)
     assert m["bytes_up_per_sample"] == pytest.approx(sent / 2)
     assert m["execute_vs_simulate_agreement"] == 1.0
     assert m["client_s_per_sample"] > 0 and m["node_eval_s_per_sample"] > 0
+
+
+@pytest.mark.slow
+def test_tiny_transformer_cell_is_measured_hybrid_and_its_ciphertexts_are_probed(run):
+    rec = run("workload=tiny_transformer", "technique=he_tfhe")
+    assert rec.status == "ok" and not rec.estimated, rec.reason
+    assert rec.extra["mode"] == "hybrid (linear in FHE)" and rec.extra["rounds_per_inference"] == 7
+    assert rec.extra["execute_vs_simulate_agreement"] == 1.0
+    assert rec.extra["float_accuracy"] - rec.extra["simulate_accuracy"] <= 0.03
+    assert rec.bytes_to_nodes > 0
+    # 8 executed samples: the ciphertext probes run, and read nothing off TFHE ciphertexts.
+    assert rec.extra["leakage_eval_samples"] == 8 and rec.extra["input_leakage_detectable"] is not True
+
+
+@pytest.mark.slow
+def test_minilm_cell_is_measured_hybrid(run):
+    """Tens of minutes: one real execution of 37 linear layers in FHE for quality, one timed."""
+    rec = run("workload=minilm", "technique=he_tfhe", "harness.warmup=0")
+    assert rec.status == "ok" and not rec.estimated, rec.reason
+    assert rec.extra["fhe_layers"] == 37 and rec.latency_n == 1
+    assert rec.extra["execute_vs_simulate_agreement"] == 1.0
