@@ -1,6 +1,11 @@
-"""Concrete ML TFHE: the workload's model quantized and compiled to a TFHE circuit.
+"""Concrete ML TFHE: the workload's model quantized and compiled to a TFHE circuit, or split.
 
-Compiled as ``compile_torch_model`` does (see nesabench/he/tfhe_compile.py for the export detail).
+``mode: whole`` compiles the whole model as ``compile_torch_model`` does (see
+nesabench/he/tfhe_compile.py for the export detail). ``mode: hybrid`` is how Zama runs LLMs:
+Concrete ML's ``HybridFHEModel`` with the linear layers in FHE on the node and the rest
+(embeddings, softmax attention, LayerNorm, GELU, pooling) on the client, one round per linear
+layer (nesabench/he/tfhe_hybrid.py). ``mode: auto`` takes hybrid exactly where the whole model
+cannot compile (softmax, or token-id inputs), so transformers run hybrid and the rest whole.
 
 ``fhe: execute`` runs real TFHE on ``fhe_samples`` test samples (the client encrypts, the node
 evaluates with evaluation keys only, the client decrypts); ``fhe: simulate`` runs Concrete's exact
@@ -19,6 +24,7 @@ import torch
 from nesabench.he.estimate import tfhe_estimate, tfhe_pbs_model
 from nesabench.he.opcount import count_ops
 from nesabench.he.tfhe_compile import compile_model
+from nesabench.he.tfhe_hybrid import HybridTFHE, encrypted_macs, used_linear_layers
 from nesabench.he.tfhe_parties import TFHEClient, TFHENode
 from nesabench.parameters import Range
 from nesabench.pipeline import PartyView, Unsupported
@@ -26,6 +32,7 @@ from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
 
 FHE_MODES = ("execute", "simulate")
+SPLIT_MODES = ("auto", "whole", "hybrid")
 
 
 @dataclass
@@ -50,6 +57,9 @@ class TFHEPipeline:
         fhe_samples: Annotated[int, Range(ge=1)] = 3,
         max_repeats: Annotated[int, Range(ge=1)] = 3,
         check_estimate: bool = True,
+        mode: Literal["auto", "whole", "hybrid"] = "auto",
+        mac_budget: Annotated[float, Range(gt=0)] = 2.0e8,
+        calibration_samples: Annotated[int, Range(ge=1)] = 64,
     ) -> None:
         if not 2 <= n_bits <= 16:
             raise ValueError(f"n_bits={n_bits} must lie in 2..16")
@@ -61,11 +71,28 @@ class TFHEPipeline:
             raise ValueError(f"p_error={p_error} must lie in (0, 1) or be null (Concrete ML's default)")
         if fhe not in FHE_MODES:
             raise ValueError(f"fhe={fhe!r} is not accepted; accepted: {', '.join(FHE_MODES)}")
+        if mode not in SPLIT_MODES:
+            raise ValueError(f"mode={mode!r} is not accepted; accepted: {', '.join(SPLIT_MODES)}")
+        if not mac_budget > 0 or calibration_samples < 1:
+            raise ValueError(f"mac_budget={mac_budget} must be > 0 and "
+                             f"calibration_samples={calibration_samples} >= 1")
         if fhe_samples < 1 or max_repeats < 1:
             raise ValueError(f"fhe_samples={fhe_samples} and max_repeats={max_repeats} must be >= 1")
         self.n_bits, self.rounding_threshold_bits, self.p_error = n_bits, rounding_threshold_bits, p_error
         self.fhe = fhe
         self.fhe_samples = fhe_samples
+        self._repeats_cap = max_repeats
+        self.mode = mode
+        #: Hybrid mode: encrypted multiply-accumulates the real executions may spend, on the quality
+        #: pass and again on the timed calls; it lowers fhe_samples / max_repeats for big models.
+        self.mac_budget = float(mac_budget)
+        self.calibration_samples = calibration_samples
+        self.split: str | None = None  # "whole" or "hybrid" once check has seen the workload
+        self.hybrid: HybridTFHE | None = None
+        self._hybrid_names: list[str] = []
+        self._macs = 0
+        self._infer_calls = 0
+        self._wall_s = 0.0
         #: After a real execution, also run the estimator (used where nothing compiles) on this cell
         #: and record estimate / measured: the check docs/estimates.md reports.
         self.check_estimate = bool(check_estimate)
@@ -82,7 +109,28 @@ class TFHEPipeline:
         self._executed: list[tuple[np.ndarray, np.ndarray]] = []
 
     def check(self, workload: Workload) -> None:
-        """Softmax attention and token-id embeddings are estimated from the PBS count, not run."""
+        """Pick whole or hybrid; a whole model with softmax or token ids cannot compile (estimated)."""
+        sample = workload.dataset.x_test[:1]
+        reasons = self._whole_model_blockers(workload)
+        self.split = ("hybrid" if reasons else "whole") if self.mode == "auto" else self.mode
+        if self.split == "hybrid":
+            self._hybrid_names = used_linear_layers(workload.copy_model(), workload.dataset.x_test[:2])
+            if not self._hybrid_names:
+                raise Unsupported(f"hybrid TFHE needs nn.Linear layers and {workload.name} has none")
+            self._macs = encrypted_macs(workload.model, self._hybrid_names, sample)
+            if self.fhe == "execute":
+                affordable = max(1, int(self.mac_budget // max(self._macs, 1)))
+                self.max_eval_samples = min(self.fhe_samples, affordable)
+                self.max_repeats = min(self._repeats_cap, affordable)
+            return
+        if reasons:
+            raise Unsupported(
+                f"Concrete ML cannot compile {workload.name}: {'; '.join(reasons)}",
+                estimate=tfhe_estimate(workload.model, sample, self.n_bits, self.rounding_threshold_bits),
+            )
+
+    @staticmethod
+    def _whole_model_blockers(workload: Workload) -> list[str]:
         sample = workload.dataset.x_test[:1]
         reasons = []
         if count_ops(workload.model, sample).softmax_rows:
@@ -90,14 +138,15 @@ class TFHEPipeline:
         if workload.dataset.input_kind == "tokens":
             reasons.append("it looks up embeddings by token id, while compile_torch_model quantizes "
                            "float inputs")
-        if reasons:
-            raise Unsupported(
-                f"Concrete ML cannot compile {workload.name}: {'; '.join(reasons)}",
-                estimate=tfhe_estimate(workload.model, sample, self.n_bits, self.rounding_threshold_bits),
-            )
+        return reasons
 
     def prepare(self, workload: Workload) -> None:
         self._workload = workload
+        if self.split is None:
+            self.check(workload)
+        if self.split == "hybrid":
+            self._prepare_hybrid(workload)
+            return
         t0 = time.perf_counter()
         self.module = compile_model(workload.copy_model(), workload.calibration().numpy(), self.n_bits,
                                     self.rounding_threshold_bits, self.p_error)
@@ -111,7 +160,46 @@ class TFHEPipeline:
             self._eval_key_bytes = len(keys)
             self.node = TFHENode(self.module.fhe_circuit.server, keys)
 
+    def _prepare_hybrid(self, workload: Workload) -> None:
+        """Calibrate and compile each linear layer on the inputs it sees; keys per layer circuit."""
+        t0 = time.perf_counter()
+        self.hybrid = HybridTFHE(workload.copy_model().eval(), self._hybrid_names)
+        self.hybrid.compile(workload.calibration(self.calibration_samples), self.n_bits,
+                            self.rounding_threshold_bits, self.p_error)
+        self._compile_s = time.perf_counter() - t0
+        if self.fhe == "execute":
+            t0 = time.perf_counter()
+            self.hybrid.keygen()
+            self._keygen_s = time.perf_counter() - t0
+            self._eval_key_bytes = sum(self.hybrid.wire.eval_key_bytes.values())
+
+    def _infer_hybrid(self, x: torch.Tensor) -> torch.Tensor:
+        wire = self.hybrid.wire
+        wire.start()
+        t0 = time.perf_counter()
+        out = self.hybrid.forward(x, self.fhe)
+        if self.fhe == "simulate":
+            self._last_views = []
+            return out.float()
+        self._wall_s += time.perf_counter() - t0
+        self._infer_calls += 1
+        self._stats.samples += len(x)
+        self._executed.append((x.detach().clone(), out.detach().numpy()))
+        meta = {"weights": "plain", "payload": "each ciphertext's first bytes; nbytes is the full size"}
+        views = []
+        for name, t in wire.traffic.items():
+            views.append(PartyView(party="node", kind="ciphertext", layer=f"{name}:input", payload=t.up,
+                                   nbytes=t.up_bytes, meta=meta))
+            views.append(PartyView(party="node", kind="ciphertext", layer=f"{name}:output", payload=t.down,
+                                   nbytes=t.down_bytes, received=False, meta=meta))
+        self._last_views = views
+        return out.float()
+
     def infer(self, x: torch.Tensor) -> torch.Tensor:
+        if self.split == "hybrid":
+            if self.hybrid is None:
+                raise RuntimeError("he_tfhe: infer called before prepare")
+            return self._infer_hybrid(x)
         xs = x.detach().numpy()
         if self.fhe == "simulate":
             self._last_views = []
@@ -148,6 +236,8 @@ class TFHEPipeline:
         return list(self._last_views)
 
     def metrics(self) -> dict[str, float | int | str]:
+        if self.split == "hybrid":
+            return self._hybrid_metrics()
         s = self._stats
         n = max(s.samples, 1)
         circuit = self.module.fhe_circuit if self.module is not None else None
@@ -181,16 +271,64 @@ class TFHEPipeline:
         out.update(self._accuracies())
         return out
 
+    def _clear_forward(self, x: torch.Tensor, fhe: str, batch: int = 64) -> np.ndarray:
+        """Outputs without keys: ``disable`` (quantized in the clear) or ``simulate``, in batches."""
+        if self.split == "hybrid":
+            return np.concatenate([self.hybrid.forward(x[i: i + batch], fhe).numpy()
+                                   for i in range(0, len(x), batch)])
+        return self.module.forward(x.numpy(), fhe=fhe)
+
+    def _hybrid_metrics(self) -> dict[str, float | int | str]:
+        """Per-sample traffic, rounds and time split of the hybrid; accuracy from simulation."""
+        out: dict[str, float | int | str] = {
+            "mode": "hybrid (linear in FHE)",
+            "fhe_mode": self.fhe,
+            "fhe_layers": len(self._hybrid_names),
+            "fhe_layer_names": " ".join(self._hybrid_names),
+            "encrypted_macs_per_sample": self._macs,
+            "compile_s": self._compile_s,
+            "keygen_s": self._keygen_s,
+            "eval_key_bytes": self._eval_key_bytes,
+            "pbs_count": sum(int(c.programmable_bootstrap_count) for c in self.hybrid.circuits().values())
+            if self.hybrid is not None else 0,
+        }
+        s, n = self._stats, max(self._stats.samples, 1)
+        wire = self.hybrid.wire if self.hybrid is not None else None
+        if s.samples and wire is not None:
+            w = wire.stats
+            out.update({
+                "rounds_per_inference": w.rounds / max(self._infer_calls, 1),
+                "encrypt_s_per_sample": w.encrypt_s / n,
+                "node_eval_s_per_sample": w.node_s / n,
+                "decrypt_s_per_sample": w.decrypt_s / n,
+                # the client's share: encrypt, decrypt and every layer it runs in the clear
+                "client_s_per_sample": (self._wall_s - w.node_s) / n,
+                "bytes_up_per_sample": w.bytes_up / n,
+                "bytes_down_per_sample": w.bytes_down / n,
+                "ciphertext_bytes_per_sample": (w.bytes_up + w.bytes_down) / n,
+                "he_samples": s.samples,
+            })
+            if self.check_estimate and self._workload is not None:
+                est = tfhe_estimate(self._workload.model, self._workload.dataset.x_test[:1], self.n_bits,
+                                    self.rounding_threshold_bits)
+                measured = self._wall_s / n
+                out.update({"estimate_latency_s": est["latency_p50_s"], "estimate_kind": est["estimate_kind"],
+                            "estimate_method": est["estimate_method"] + " (the whole model in FHE, "
+                            "while the measured cell is the hybrid)",
+                            "estimate_ratio": est["latency_p50_s"] / measured})
+        out.update(self._accuracies())
+        return out
+
     def _accuracies(self) -> dict[str, float]:
         """Float vs quantized-in-the-clear vs simulated FHE, whole test split: each loss on its own."""
-        if self._workload is None or self.module is None:
+        if self._workload is None or (self.module is None and self.hybrid is None):
             return {}
         ds = self._workload.dataset
-        x, y = ds.x_test.numpy(), ds.y_test.numpy()
+        y = ds.y_test.numpy()
         with torch.no_grad():
             flt = self._workload.model(ds.x_test).numpy()
-        quant = self.module.forward(x, fhe="disable")
-        sim = self.module.forward(x, fhe="simulate")
+        forward = self._clear_forward
+        quant, sim = forward(ds.x_test, "disable"), forward(ds.x_test, "simulate")
         acc = {name: accuracy(o, y) for name, o in
                (("float_accuracy", flt), ("quantized_accuracy", quant), ("simulate_accuracy", sim))}
         out = {
@@ -198,11 +336,13 @@ class TFHEPipeline:
             "quantization_loss": acc["float_accuracy"] - acc["quantized_accuracy"],
             "fhe_loss": acc["quantized_accuracy"] - acc["simulate_accuracy"],
             "simulate_vs_float_loss": acc["float_accuracy"] - acc["simulate_accuracy"],
+            "simulate_vs_float_agreement": agreement(sim, flt),
+            "simulate_samples": len(y),
         }
         if self._executed:
-            xe = np.concatenate([a for a, _ in self._executed])
+            xe = torch.cat([torch.as_tensor(a) for a, _ in self._executed])
             ye = np.concatenate([b for _, b in self._executed])
-            ys = self.module.forward(xe, fhe="simulate")
+            ys = forward(xe, "simulate")
             out["execute_vs_simulate_agreement"] = agreement(ye, ys)
             out["execute_vs_simulate_max_abs_err"] = float(np.abs(ye - ys).max())
         return out

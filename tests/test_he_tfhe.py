@@ -109,7 +109,7 @@ def test_simulate_accuracy_on_mlp_cancer_within_three_points(run):
 
 @pytest.mark.slow
 def test_minilm_is_unsupported_with_a_pbs_estimate(run):
-    rec = run("workload=minilm", "technique=he_tfhe")
+    rec = run("workload=minilm", "technique=he_tfhe", "technique.mode=whole")
     assert rec.status == "unsupported" and rec.estimated
     assert rec.extra["est_pbs"] > 1e5 and rec.latency_p50_s > 0
 
@@ -121,7 +121,7 @@ def test_attention_is_unsupported_before_any_compilation(monkeypatch):
     wl = trained_workload("tiny_transformer")
     monkeypatch.setattr(estimate, "tfhe_neuron_cost", lambda n_bits, rounding: {"op_tfhe_neuron_s": 0.1})
     with pytest.raises(Unsupported, match="softmax") as err:
-        TFHEPipeline().check(wl)
+        TFHEPipeline(mode="whole").check(wl)
     est = err.value.estimate
     assert est["count_softmax_rows"] > 0 and est["est_pbs"] > est["count_softmax_elements"]
     assert est["latency_p50_s"] == pytest.approx(0.1 * est["est_lookups"])
