@@ -118,3 +118,26 @@ def test_key_generation_over_the_memory_cap_is_unsupported_with_an_estimate() ->
     est = info.value.estimate
     assert est["latency_p50_s"] > 0 and est["setup_peak_rss_mb"] is not None
     assert est["mask_values_replaced"] == 1
+
+
+@pytest.mark.slow
+def test_tiny_transformer_cell_is_measured(run) -> None:
+    """The real workload end to end through the harness (minutes per proof on 2 cores)."""
+    rec = run("workload=tiny_transformer", "technique=zk_ezkl", "harness.leakage=false", "harness.warmup=0",
+              "technique.prove_samples=1", "technique.fidelity_samples=10")
+    assert rec.status == "ok", rec.reason
+    assert not rec.estimated and rec.verified is True and rec.tamper_detection_rate == 1.0
+    assert rec.extra["mask_values_replaced"] == 1 and rec.extra["prove_peak_rss_mb"] > 0
+    assert rec.extra["circuit_agreement"] >= 0.9
+
+
+@pytest.mark.slow
+def test_minilm_cell_is_one_layer_measured_or_unsupported_with_its_memory(run) -> None:
+    rec = run("workload=minilm", "technique=zk_ezkl", "harness.leakage=false", "harness.warmup=0",
+              "technique.prove_samples=1", "technique.fidelity_samples=4")
+    if rec.status == "ok":
+        assert not rec.estimated and rec.extra["mode"] == "measured per layer x 6"
+        assert rec.verified is True
+    else:
+        assert rec.status == "unsupported" and rec.estimated, rec.reason
+        assert "GB" in rec.reason and "peak RSS" in rec.reason and rec.extra["layers"] == 6
