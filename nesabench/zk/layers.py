@@ -96,8 +96,7 @@ def _tiny_split(model: nn.Module) -> LayerSplit:
 
     return LayerSplit(blocks[0], len(blocks), inputs, finish,
                       unproven=f"embeddings, blocks 2-{len(blocks)} (costed as block 1), final norm, "
-                      "pooling, "
-                      "head")
+                      "pooling, head")
 
 
 def split_layers(model: nn.Module) -> LayerSplit | None:
