@@ -4,6 +4,9 @@ The node exports the model to ONNX, builds a halo2 circuit with EZKL (settings, 
 compile, keys from a locally generated SRS), then for every sample makes a witness (the quantized
 circuit's outputs: the claimed result) and a proof. The verifier checks each proof against the
 verification key and the public instances, and sees only what the visibility settings publish.
+Transformers: attention-mask fills of "minus infinity" are made finite in the graph
+(nesabench/zk/mask.py); a model with more than ``per_layer_params`` parameters is proved one encoder
+layer at a time (nesabench/zk/layers.py), its cost recorded as "measured per layer x N".
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ from nesabench.parameters import Range
 from nesabench.pipeline import PartyView, Unsupported, VerifyResult
 from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
-from nesabench.zk.circuit import CALIBRATION_TARGETS, Circuit, CircuitError, Proof, logrows_for
+from nesabench.zk.circuit import (
+    CALIBRATION_TARGETS,
+    Circuit,
+    CircuitError,
+    Inputs,
+    Proof,
+    logrows_for,
+)
+from nesabench.zk.layers import LayerSplit, split_layers
+from nesabench.zk.mask import MASK_FILL, with_padded_copies
 from nesabench.zk.scaling import MIN_PROBE_LOGROWS, count_macs, measure_scaling
 from nesabench.zk.srs import get_or_make_srs
 from nesabench.zk.tamper import TAMPER_CASES, flip_proof_byte, tamper_output, tamper_public_input
@@ -53,6 +65,10 @@ class ZkEzklPipeline:
         fidelity_samples: Annotated[int, Range(ge=0)] = 200,
         scaling_logrows: Sequence[Annotated[int, Range(ge=12, le=26)]] = (12, 13, 14, 15, 16),
         check_estimate: bool = True,
+        max_memory_gb: Annotated[float, Range(gt=0)] = 8.0,
+        per_layer_params: Annotated[int, Range(ge=1)] = 1_000_000,
+        mask_fill: Annotated[float, Range(gt=0)] = MASK_FILL,
+        calibration_scales: Sequence[Annotated[int, Range(ge=0, le=20)]] | None = None,
     ) -> None:
         self.visibility = Visibility(input=input_visibility, params=param_visibility)
         if calibration_target not in CALIBRATION_TARGETS:
@@ -65,6 +81,12 @@ class ZkEzklPipeline:
                                  ("fidelity_samples", fidelity_samples, 0)):
             if value < low:
                 raise ValueError(f"{name}={value} is not accepted; accepted: an integer >= {low}")
+        for name, value in (("max_memory_gb", max_memory_gb), ("mask_fill", mask_fill)):
+            if not value > 0:
+                raise ValueError(f"{name}={value} is not accepted; accepted: a positive number")
+        if per_layer_params < 1:
+            raise ValueError(f"per_layer_params={per_layer_params} is not accepted; "
+                             "accepted: an integer >= 1")
         ks = sorted({int(k) for k in scaling_logrows})
         if len(ks) < 2 or not all(MIN_PROBE_LOGROWS <= k <= LOGROWS_LIMIT for k in ks):
             raise ValueError(f"scaling_logrows={list(scaling_logrows)} is not accepted; accepted: at least "
@@ -76,6 +98,17 @@ class ZkEzklPipeline:
         self.scaling_logrows = ks
         #: Also run the prove-time fit (used for circuits too large to build) on this measured cell.
         self.check_estimate = bool(check_estimate)
+        #: Key generation runs in a child process capped at this much memory (GB).
+        self.max_memory_gb = float(max_memory_gb)
+        #: Models with more parameters than this are proved one encoder layer at a time.
+        self.per_layer_params = per_layer_params
+        self.mask_fill = float(mask_fill)
+        #: Fixed-point scales (log2) calibration may try; None lets EZKL choose.
+        self.calibration_scales = None if calibration_scales is None else [int(k) for k in calibration_scales]
+        self._split: LayerSplit | None = None
+        self._sample_s: list[float] = []
+        self._rest_s: list[float] = []
+        self._plain_s: list[float] = []
         self.max_eval_samples = prove_samples
         self.max_repeats = max_repeats
         self._work = Path(tempfile.mkdtemp(prefix="nesabench-zk-"))
@@ -101,25 +134,37 @@ class ZkEzklPipeline:
         return TAMPER_CASES
 
     # -- sizing ---------------------------------------------------------------------------
+    def _circuit_model(self, workload: Workload) -> tuple[torch.nn.Module, Inputs]:
+        """The module the circuit proves and an example input: the whole model, or its layer 0."""
+        model, example = workload.copy_model().eval(), workload.dataset.x_test[:1]
+        n_params = sum(p.numel() for p in model.parameters())
+        self._split = split_layers(model) if n_params > self.per_layer_params else None
+        if self._split is None:
+            return model, example
+        return self._split.layer, self._split.inputs(example)
+
+    def _circuit_inputs(self, x: torch.Tensor) -> Inputs:
+        return x if self._split is None else self._split.inputs(x)
+
     def check(self, workload: Workload) -> None:
-        """Export and size the circuit; too large for max_logrows (or unbuildable) is Unsupported."""
-        model, example = workload.copy_model(), workload.dataset.x_test[:1]
-        self._circuit.export(model, example)
+        """Export and build the circuit's settings; a model EZKL cannot build is Unsupported.
+
+        Its size is not judged here: EZKL spreads a circuit over more columns when it has more rows
+        than 2^logrows, so what bounds it is calibration within max_logrows and the keys' memory
+        (prepare)."""
+        model, example = self._circuit_model(workload)
+        self._circuit.export(model, example, self.mask_fill)
         try:
             rows = self._circuit.gen_settings()["num_rows"]
         except CircuitError as err:
-            macs = count_macs(model, example)
+            macs = count_macs(workload.model, workload.dataset.x_test[:1])
             raise self._unsupported(
                 workload, f"EZKL cannot build a circuit for this model ({err})",
                 rows=None, macs=macs) from err
         self._steps["num_rows_uncalibrated"] = rows
-        if logrows_for(rows) > self.max_logrows:
-            raise self._unsupported(
-                workload, f"the circuit needs {rows} rows (logrows {logrows_for(rows)}) > max_logrows "
-                f"{self.max_logrows}", rows=rows, macs=None)
 
     def _unsupported(
-        self, workload: Workload, reason: str, rows: int | None, macs: int | None
+        self, workload: Workload, reason: str, rows: int | None, macs: int | None, layers: int = 1
     ) -> Unsupported:
         """Unsupported with an estimate extrapolated from the measured prove time vs logrows."""
         scaling = measure_scaling(workload.cache_dir, self.scaling_logrows)
@@ -136,7 +181,7 @@ class ZkEzklPipeline:
         verify_s = max(p.verify_s for p in scaling.points)
         _, growth = scaling.fit("prove_s")
         estimate = {
-            "latency_p50_s": prove_s + verify_s,
+            "latency_p50_s": layers * (prove_s + verify_s),
             "estimate_kind": "extrapolation",
             "estimate_method": (f"prove time vs logrows of a probe circuit, log-linear fit over logrows "
                                 f"{' '.join(str(p.logrows) for p in scaling.points)}, extrapolated to {k}"),
@@ -148,7 +193,11 @@ class ZkEzklPipeline:
             "num_rows": rows,
             "scaling_prove_growth_per_logrow": float(np.exp(growth)),
             "scaling_logrows_measured": " ".join(str(p.logrows) for p in scaling.points),
+            **self._steps,
         }
+        if layers > 1:
+            estimate["estimate_method"] += f", times {layers} layers (one layer's circuit sized by EZKL)"
+            estimate["layers"] = layers
         return Unsupported(f"{reason}; estimate: prove time at logrows {k} extrapolated from the probe "
                            f"measured at logrows {self.scaling_logrows}; {basis}", estimate=estimate)
 
@@ -157,20 +206,30 @@ class ZkEzklPipeline:
         """The whole EZKL flow up to the keys, each step timed."""
         self._workload = workload
         c, steps = self._circuit, self._steps
-        model, example = workload.copy_model(), workload.dataset.x_test[:1]
         t0 = time.perf_counter()
-        c.export(model, example)
+        model, example = self._circuit_model(workload)
+        c.export(model, example, self.mask_fill)
         steps["export_s"] = time.perf_counter() - t0
+        steps["mask_values_replaced"] = c.mask_values_replaced
+        layers = 1 if self._split is None else self._split.n_layers
+        if self._split is not None:
+            steps.update(mode=f"measured per layer x {layers}", layers=layers,
+                         unproven=self._split.unproven)
         t0 = time.perf_counter()
         rows = c.gen_settings()["num_rows"]
         steps["settings_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
-            settings = c.calibrate(workload.calibration(self.calibration_samples), self.calibration_target,
-                                   self.max_logrows)
+            calibration = workload.calibration(self.calibration_samples)
+            pad_id = workload.dataset.meta.get("pad_id")
+            if workload.dataset.input_kind == "tokens" and pad_id is not None:
+                calibration = with_padded_copies(calibration, int(pad_id))
+            calibration = self._circuit_inputs(calibration)
+            settings = c.calibrate(calibration, self.calibration_target, self.max_logrows,
+                                   self.calibration_scales)
         except CircuitError as err:
             raise self._unsupported(workload, f"calibration within max_logrows {self.max_logrows} failed "
-                                    f"({err})", rows=rows, macs=None) from err
+                                    f"({err})", rows=rows, macs=None, layers=layers) from err
         steps["calibrate_s"] = time.perf_counter() - t0
         logrows = settings["run_args"]["logrows"]
         t0 = time.perf_counter()
@@ -179,10 +238,19 @@ class ZkEzklPipeline:
         t0 = time.perf_counter()
         srs = get_or_make_srs(workload.cache_dir, logrows)
         steps.update(srs_s=time.perf_counter() - t0, srs_from_cache=srs.from_cache, srs_gen_s=srs.gen_s)
-        t0 = time.perf_counter()
-        c.setup(srs)
-        steps["setup_keys_s"] = time.perf_counter() - t0
         run_args = settings["run_args"]
+        steps.update(logrows=logrows, num_rows=settings["num_rows"],
+                     total_assignments=settings.get("total_assignments"))
+        t0 = time.perf_counter()
+        try:
+            c.setup(srs, self.max_memory_gb)
+        except CircuitError as err:
+            steps["setup_peak_rss_mb"] = c.setup_peak_rss_mb
+            raise self._unsupported(workload, f"key generation does not fit {self.max_memory_gb:g} GB at "
+                                    f"logrows {logrows} ({err})", rows=settings["num_rows"], macs=None,
+                                    layers=layers) from err
+        steps["setup_keys_s"] = time.perf_counter() - t0
+        steps["setup_peak_rss_mb"] = c.setup_peak_rss_mb
         steps.update(logrows=logrows, num_rows=settings["num_rows"], input_scale=run_args["input_scale"],
                      param_scale=run_args["param_scale"], pk_bytes=c.pk.stat().st_size,
                      vk_bytes=c.vk.stat().st_size, circuit_params=sum(p.numel() for p in model.parameters()))
@@ -196,8 +264,11 @@ class ZkEzklPipeline:
         proofs, outputs = [], []
         for i, xi in enumerate(x):
             tag = f"{self._calls}-{i}"
+            t_sample = time.perf_counter()
+            inputs = self._circuit_inputs(xi.unsqueeze(0))
+            rest_s = time.perf_counter() - t_sample
             t0 = time.perf_counter()
-            witness, wpath = c.witness(xi.unsqueeze(0), tag)
+            witness, wpath = c.witness(inputs, tag)
             self._witness_s.append(time.perf_counter() - t0)
             proof = c.prove(wpath, tag)
             self._prove_call_s.append(proof.call_s)
@@ -208,7 +279,18 @@ class ZkEzklPipeline:
             if not ok:
                 raise RuntimeError(f"an honest EZKL proof did not verify: {detail}")
             proofs.append(proof)
-            outputs.append(c.outputs(witness))
+            claimed = c.outputs(witness)
+            self._sample_s.append(time.perf_counter() - t_sample - rest_s)
+            if self._split is not None:
+                t0 = time.perf_counter()
+                h = torch.as_tensor(claimed, dtype=torch.float32).reshape(inputs[0].shape)
+                claimed = self._split.finish(xi.unsqueeze(0), h).reshape(-1).double().numpy()
+                self._rest_s.append(rest_s + time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    self._workload.model(xi.unsqueeze(0))
+                self._plain_s.append(time.perf_counter() - t0)
+            outputs.append(claimed)
             self._proof_sizes.append((proof.proof_bytes, proof.file_bytes))
         claimed = np.stack(outputs)
         self._last = (x.detach().clone(), proofs, claimed)
@@ -279,11 +361,30 @@ class ZkEzklPipeline:
             proof_bytes=int(np.median([s[0] for s in self._proof_sizes])) if self._proof_sizes else None,
             proof_file_bytes=int(np.median([s[1] for s in self._proof_sizes])) if self._proof_sizes else None,
         )
+        out["prove_peak_rss_mb"] = self._circuit.prove_peak_rss_mb
+        out.update(self._per_layer_latency())
         out.update(self._estimate_check(out))
         if self.visibility.input == "private":
             out["tamper_public_input"] = "n/a: input private, no public instance carries it"
         out.update(self.circuit_fidelity())
         return out
+
+    def _per_layer_latency(self) -> dict[str, Any]:
+        """Per-layer mode: the cell's latency is the measured per-sample layer proof (witness + prove +
+        verify) times the layer count, plus the measured plaintext rest; the harness's timing of one
+        layer is kept as ``latency_one_layer_*``. Not an estimate: every term is measured."""
+        if self._split is None or not self._sample_s:
+            return {}
+        n = self._split.n_layers
+        layer = np.array(self._sample_s)
+        rest = float(np.median(self._rest_s)) if self._rest_s else 0.0
+        p50 = n * float(np.median(layer)) + rest
+        p95 = n * float(np.percentile(layer, 95)) + rest
+        plain = float(np.median(self._plain_s)) if self._plain_s else None
+        return {"latency_one_layer_p50_s": float(np.median(layer)), "rest_plaintext_s": rest,
+                "latency_p50_s": p50, "latency_p95_s": p95, "latency_per_sample_s": p50,
+                "throughput_sps": 1.0 / p50, "latency_n": len(layer),
+                **({"slowdown": p50 / plain, "plaintext_latency_p50_s": plain} if plain else {})}
 
     def _estimate_check(self, measured: dict[str, Any]) -> dict[str, Any]:
         """The prove-time fit at this circuit's logrows against the measured prove call."""
@@ -296,14 +397,22 @@ class ZkEzklPipeline:
                                    + " ".join(str(p.logrows) for p in scaling.points),
                 "estimate_ratio": est / measured["prove_call_s"]}
 
+    def _claimed(self, x: torch.Tensor, tag: str) -> np.ndarray:
+        """The circuit's claimed outputs for one sample (witness only), finished in plaintext per layer."""
+        inputs = self._circuit_inputs(x)
+        out = self._circuit.outputs(self._circuit.witness(inputs, tag)[0])
+        if self._split is None:
+            return out
+        h = torch.as_tensor(out, dtype=torch.float32).reshape(inputs[0].shape)
+        return self._split.finish(x, h).reshape(-1).double().numpy()
+
     def circuit_fidelity(self) -> dict[str, Any]:
         """Quantized circuit vs plaintext on more samples than are proven (witness only, untimed)."""
         if self._fidelity is not None or self._workload is None or not self.fidelity_samples:
             return self._fidelity or {}
         ds = self._workload.dataset
         x, y = ds.x_test[: self.fidelity_samples], ds.y_test[: self.fidelity_samples]
-        circuit = np.stack([self._circuit.outputs(self._circuit.witness(xi.unsqueeze(0), "fidelity")[0])
-                            for xi in x])
+        circuit = np.stack([self._claimed(xi.unsqueeze(0), "fidelity") for xi in x])
         with torch.no_grad():
             plain = self._workload.model(x).double().numpy()
         labels = y.numpy()

@@ -106,16 +106,19 @@ def test_scaling_fit_uses_the_largest_sizes() -> None:
 
 def test_too_large_for_max_logrows_is_unsupported_with_a_measured_estimate() -> None:
     pipe = ZkEzklPipeline(input_visibility="private", max_logrows=8, scaling_logrows=(12, 13))
+    wl = workload("mlp_cancer")
+    pipe.check(wl)  # buildable: the size is judged by calibration within max_logrows
     with pytest.raises(Unsupported) as info:
-        pipe.check(workload("mlp_cancer"))
+        pipe.prepare(wl)
     est = info.value.estimate
     assert "max_logrows 8" in info.value.reason
     assert est["logrows_needed"] > 8 and est["latency_p50_s"] > 0 and est["prove_s"] > 0
     assert est["scaling_logrows_measured"] == "12 13"
 
 
-def test_unbuildable_transformer_is_unsupported_with_a_mac_based_estimate() -> None:
-    pipe = ZkEzklPipeline(scaling_logrows=(12, 13))
+def test_unbuildable_model_is_unsupported_with_a_mac_based_estimate() -> None:
+    """A mask fill EZKL cannot represent (as torch's -3.4e38 was) leaves no circuit: MAC-based estimate."""
+    pipe = ZkEzklPipeline(scaling_logrows=(12, 13), mask_fill=1e38)
     with pytest.raises(Unsupported) as info:
         pipe.check(workload("tiny_transformer"))
     assert "EZKL cannot build a circuit" in info.value.reason and "rows/MAC" in info.value.reason

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import time
 import warnings
@@ -19,10 +20,16 @@ import ezkl
 import numpy as np
 import torch
 
+from nesabench.zk.child import ChildError, run_ezkl
+from nesabench.zk.mask import MASK_FILL, finite_mask_fill
 from nesabench.zk.srs import Srs
 from nesabench.zk.visibility import Visibility
 
 CALIBRATION_TARGETS = ("resources", "accuracy")
+#: Memory cap (GB) of the key-generation and proving child processes unless told otherwise.
+DEFAULT_MEMORY_GB = 8.0
+#: A key generation or proof taking longer than this (s) is a failure (see nesabench/zk/child.py).
+CHILD_TIMEOUT_S = 3 * 3600.0
 #: Rows a halo2 circuit keeps free for blinding factors and the last-row checks.
 RESERVED_ROWS = 16
 
@@ -36,9 +43,22 @@ def logrows_for(num_rows: int) -> int:
     return max(1, math.ceil(math.log2(num_rows + RESERVED_ROWS)))
 
 
-def sample_json(x: torch.Tensor) -> dict[str, Any]:
-    """EZKL's input file: one flat list per model input."""
-    return {"input_data": [x.detach().reshape(-1).double().tolist()]}
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def as_tuple(x: Inputs) -> tuple[torch.Tensor, ...]:
+    return x if isinstance(x, tuple) else (x,)
+
+
+def sample_json(x: Inputs) -> dict[str, Any]:
+    """EZKL's input file: one flat list per model input (all samples of that input, in order)."""
+    return {"input_data": [t.detach().reshape(-1).double().tolist() for t in as_tuple(x)]}
+
+
+def _peak_from(message: str) -> float | None:
+    """The peak RSS a ChildError message reports."""
+    match = re.search(r"peak RSS (\d+) MB", message)
+    return float(match.group(1)) if match else None
 
 
 @dataclass
@@ -74,14 +94,25 @@ class Circuit:
         self.vk = self.dir / "vk.key"
         self.srs: Srs | None = None
         self.last_input_io_s = 0.0
+        #: Values of "minus infinity" attention-mask fills made finite in the exported graph.
+        self.mask_values_replaced = 0
+        #: Peak resident memory of the key-generation child process (MB), once setup has run.
+        self.setup_peak_rss_mb: float | None = None
+        #: Largest peak resident memory of a proving child process (MB).
+        self.prove_peak_rss_mb: float | None = None
+        self.max_memory_gb = DEFAULT_MEMORY_GB
 
     # -- building -------------------------------------------------------------------------
-    def export(self, model: torch.nn.Module, example: torch.Tensor) -> None:
-        """ONNX with the legacy exporter (``dynamo=False``) at opset 18, the newest tract is tested on."""
+    def export(self, model: torch.nn.Module, example: Inputs, mask_fill: float = MASK_FILL) -> None:
+        """ONNX with the legacy exporter (``dynamo=False``) at opset 18, the newest tract is tested on,
+        then attention-mask fills of "minus infinity" made finite (nesabench/zk/mask.py)."""
+        args = tuple(t[:1] for t in as_tuple(example))
+        names = ["input"] if len(args) == 1 else [f"input{i}" for i in range(len(args))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model.eval(), example[:1], str(self.onnx), input_names=["input"],
+            torch.onnx.export(model.eval(), args, str(self.onnx), input_names=names,
                               output_names=["output"], dynamo=False, opset_version=18)
+        self.mask_values_replaced = finite_mask_fill(self.onnx, mask_fill)
 
     def gen_settings(self) -> dict[str, Any]:
         args = ezkl.PyRunArgs()
@@ -92,21 +123,30 @@ class Circuit:
                    py_run_args=args)
         return self.settings()
 
-    def calibrate(self, calibration: torch.Tensor, target: str, max_logrows: int) -> dict[str, Any]:
+    def calibrate(self, calibration: Inputs, target: str, max_logrows: int,
+                  scales: list[int] | None = None) -> dict[str, Any]:
         data = self.dir / "calibration.json"
-        data.write_text(json.dumps({"input_data": [calibration.detach().reshape(-1).double().tolist()]}))
+        data.write_text(json.dumps(sample_json(calibration)))
         self._call("calibrate_settings", ezkl.calibrate_settings, str(data), str(self.onnx),
-                   str(self.settings_path), target, max_logrows=max_logrows)
+                   str(self.settings_path), target, max_logrows=max_logrows, scales=scales)
         return self.settings()
 
     def compile(self) -> None:
         self._call("compile_circuit", ezkl.compile_circuit, str(self.onnx), str(self.compiled),
                    str(self.settings_path))
 
-    def setup(self, srs: Srs) -> None:
+    def setup(self, srs: Srs, max_memory_gb: float = DEFAULT_MEMORY_GB) -> None:
+        """Proving and verification keys, made in a child process capped at ``max_memory_gb``
+        (nesabench/zk/child.py): too large for the machine is a CircuitError naming the cap."""
         self.srs = srs
-        self._call("setup", ezkl.setup, str(self.compiled), str(self.vk), str(self.pk),
-                   srs_path=str(srs.path))
+        self.max_memory_gb = max_memory_gb
+        try:
+            result = run_ezkl("setup", [str(self.compiled), str(self.vk), str(self.pk)],
+                              {"srs_path": str(srs.path)}, self.dir, max_memory_gb, CHILD_TIMEOUT_S)
+        except ChildError as err:
+            self.setup_peak_rss_mb = _peak_from(str(err))
+            raise CircuitError(str(err)) from err
+        self.setup_peak_rss_mb = result.peak_rss_mb
 
     def settings(self) -> dict[str, Any]:
         return json.loads(self.settings_path.read_text())
@@ -118,7 +158,7 @@ class Circuit:
         self.settings_path.write_text(json.dumps(s))
 
     # -- using ----------------------------------------------------------------------------
-    def witness(self, x: torch.Tensor, tag: str) -> tuple[dict[str, Any], Path]:
+    def witness(self, x: Inputs, tag: str) -> tuple[dict[str, Any], Path]:
         """Run the quantized circuit on one sample: the witness holds the claimed outputs."""
         inp, out = self.dir / f"input-{tag}.json", self.dir / f"witness-{tag}.json"
         t0 = time.perf_counter()
@@ -129,13 +169,18 @@ class Circuit:
         return w, out
 
     def prove(self, witness_path: Path, tag: str) -> Proof:
+        """One proof, made in a child process (memory cap, timeout: nesabench/zk/child.py)."""
         path = self.dir / f"proof-{tag}.json"
-        t0 = time.perf_counter()
-        self._call("prove", ezkl.prove, str(witness_path), str(self.compiled), str(self.pk), str(path),
-                   srs_path=str(self._srs_path()))
+        try:
+            result = run_ezkl("prove", [str(witness_path), str(self.compiled), str(self.pk), str(path)],
+                              {"srs_path": str(self._srs_path())}, self.dir, self.max_memory_gb,
+                              CHILD_TIMEOUT_S)
+        except ChildError as err:
+            raise CircuitError(str(err)) from err
+        self.prove_peak_rss_mb = max(self.prove_peak_rss_mb or 0.0, result.peak_rss_mb)
         t1 = time.perf_counter()
         data = json.loads(path.read_text())
-        return Proof(data, path.stat().st_size, call_s=t1 - t0, io_s=time.perf_counter() - t1)
+        return Proof(data, path.stat().st_size, call_s=result.seconds, io_s=time.perf_counter() - t1)
 
     def key_load_s(self, repeats: int = 3) -> float:
         """Seconds EZKL takes to read and deserialize this circuit's proving key (median of ``repeats``).
@@ -164,7 +209,7 @@ class Circuit:
         return ok, "" if ok else "ezkl.verify returned False"
 
     def outputs(self, witness: dict[str, Any]) -> np.ndarray:
-        """The circuit's outputs (dequantized) from a witness: what the prover claims."""
+        """The circuit's outputs (dequantized, flat) from a witness: what the prover claims."""
         scale = self.settings()["model_output_scales"][0]
         return np.array([ezkl.felt_to_float(f, scale) for f in witness["outputs"][0]], dtype=np.float64)
 
