@@ -21,6 +21,7 @@ import torch
 
 from nesabench.he.circuit import CNNCircuit, MLPCircuit, UnsupportedModel, extract_circuit
 from nesabench.he.ckks_client_aided import ClientAided, client_aided_model, encoder_layers, layer_index
+from nesabench.he.ckks_diagonal import DiagonalLinearNode, use_diagonal
 from nesabench.he.ckks_encoding import cnn_capacity, mlp_capacity
 from nesabench.he.ckks_params import SECURITY_BITS, CKKSParams
 from nesabench.he.ckks_parties import (
@@ -69,6 +70,8 @@ class RoundStats:
     decrypt_s: float = 0.0
     total_s: float = 0.0
     matmul_plain_ops: int = 0
+    rotations: int = 0
+    plain_products: int = 0
     fidelity: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     #: Per-layer mode: each sample's measured parts, and each call's latency scaled to all layers.
     samples_cost: list[SampleCost] = field(default_factory=list)
@@ -97,6 +100,7 @@ class CKKSPipeline:
         client_layers: Annotated[int, Range(ge=1)] | Literal["all"] = 1,
         per_layer_max_eval_samples: Annotated[int, Range(ge=1)] | None = 1,
         per_layer_max_repeats: Annotated[int, Range(ge=1)] | None = 1,
+        client_packing: Literal["diagonal", "per_neuron"] = "diagonal",
     ) -> None:
         self.params = CKKSParams(int(poly_modulus_degree), tuple(int(b) for b in coeff_mod_bit_sizes),
                                  float(global_scale))
@@ -123,6 +127,11 @@ class CKKSPipeline:
             if value is not None and value < 1:
                 raise ValueError(f"{key}={value} must be >= 1 or null")
         self.client_layers = client_layers
+        if client_packing not in ("diagonal", "per_neuron"):
+            raise ValueError(f"client_packing={client_packing!r}; accepted: 'diagonal' (column blocks, "
+                             "baby-step giant-step rotations) or 'per_neuron' (enc_matmul_plain per neuron)")
+        self.client_packing = client_packing
+        self.diagonal_node: DiagonalLinearNode | None = None
         self._per_layer_caps = (per_layer_max_eval_samples, per_layer_max_repeats)
         #: Client mode: encoder layers in the model and how many run encrypted (all unless per layer).
         self.layers = 0
@@ -339,6 +348,8 @@ class CKKSPipeline:
         self._context_bytes = self.round_client.public_context()
         layers = {name: (lay.weight, lay.bias) for name, lay in self.walk.layers.items()}
         self.linear_node = CKKSLinearNode(self._context_bytes, layers, self.client_params.slots)
+        if self.client_packing == "diagonal":
+            self.diagonal_node = DiagonalLinearNode(self._context_bytes, layers, self.client_params.slots)
         self._keygen_s = time.perf_counter() - t0
 
     def _round(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -352,12 +363,21 @@ class CKKSPipeline:
         if i is not None and i >= self.encrypted_layers:  # per-layer mode: a layer past the measured ones
             self._marks.append(RoundMark(name, t0, encrypted=False))
             return self.walk.layers[name].plain(x)
-        blobs = self.round_client.encrypt_columns(x)
+        diagonal = self.diagonal_node if self.diagonal_node is not None and use_diagonal(len(x)) else None
+        client, node = self.round_client, self.linear_node
+        blobs = client.encrypt_blocks(x) if diagonal else client.encrypt_columns(x)
         t1 = time.perf_counter()
         steps = self.linear_node.matmul_plain_ops
-        result = self.linear_node.evaluate(name, blobs, len(x))
+        if diagonal:
+            ops = (diagonal.rotations, diagonal.plain_products)
+            result = diagonal.evaluate(name, blobs, len(x))
+            r.rotations += diagonal.rotations - ops[0]
+            r.plain_products += diagonal.plain_products - ops[1]
+        else:
+            result = node.evaluate(name, blobs, len(x))
         t2 = time.perf_counter()
-        out = self.round_client.decrypt_columns(result, len(x), d_out)
+        out = (client.decrypt_blocks(result, len(x), d_out) if diagonal
+               else client.decrypt_columns(result, len(x), d_out))
         r.encrypt_s += t1 - t0
         r.eval_s += t2 - t1
         r.decrypt_s += time.perf_counter() - t2
@@ -429,6 +449,9 @@ class CKKSPipeline:
             "decrypt_s_per_sample": r.decrypt_s / n,
             "node_eval_s_per_sample": r.eval_s / n,
             "node_matmul_plain_ops_per_sample": r.matmul_plain_ops / n,
+            "client_packing": self.client_packing,
+            "node_rotations_per_sample": r.rotations / n,
+            "node_plain_products_per_sample": r.plain_products / n,
             "he_samples": r.samples,
             "he_calls": r.calls,
             "context_bytes": len(self._context_bytes),
@@ -460,7 +483,8 @@ class CKKSPipeline:
         if self.per_layer and r.samples_cost:
             # Counted over the rounds that ran encrypted only: named measured_*, not per inference.
             for key in ("client_s", "encrypt_s_per_sample", "decrypt_s_per_sample", "node_eval_s_per_sample",
-                        "ciphertexts_up_per_sample", "node_matmul_plain_ops_per_sample"):
+                        "ciphertexts_up_per_sample", "node_matmul_plain_ops_per_sample",
+                        "node_rotations_per_sample", "node_plain_products_per_sample"):
                 out[f"measured_{key}"] = out.pop(key)
             out |= self._per_layer_metrics()
         return out
