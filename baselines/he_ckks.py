@@ -98,7 +98,7 @@ class CKKSPipeline:
         client_max_eval_samples: Annotated[int, Range(ge=1)] | None = 8,
         client_max_repeats: Annotated[int, Range(ge=1)] | None = 1,
         client_layers: Annotated[int, Range(ge=1)] | Literal["all"] = 1,
-        per_layer_max_eval_samples: Annotated[int, Range(ge=1)] | None = 1,
+        per_layer_max_eval_samples: Annotated[int, Range(ge=1)] | None = 8,
         per_layer_max_repeats: Annotated[int, Range(ge=1)] | None = 1,
         client_packing: Literal["diagonal", "per_neuron"] = "diagonal",
     ) -> None:

@@ -34,7 +34,7 @@ def test_one_of_two_layers_encrypted_costs_the_measured_layer_times_two_plus_the
     pipe = CKKSPipeline(nonlinear="client", client_layers=1)
     pipe.check(wl)
     assert pipe.per_layer and (pipe.layers, pipe.encrypted_layers) == (2, 1)
-    assert (pipe.max_eval_samples, pipe.max_repeats) == (1, 1)
+    assert (pipe.max_eval_samples, pipe.max_repeats) == (8, 1)
     pipe.prepare(wl)
     x = wl.dataset.x_test[:3]
     out = torch.cat([pipe.infer(x[i : i + 1]) for i in range(len(x))])
