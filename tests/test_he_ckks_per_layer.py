@@ -105,3 +105,17 @@ def test_sample_cost_splits_the_wall_time_at_the_rounds():
 def test_bad_client_layers_is_rejected(value):
     with pytest.raises(ValueError, match="client_layers"):
         CKKSPipeline(client_layers=value)
+
+
+@pytest.mark.slow
+def test_minilm_cell_is_measured_per_layer_x_6(run):
+    rec = run("workload=minilm", "technique=he_ckks")
+    assert rec.status == "ok", rec.reason
+    fields = {**vars(rec), **rec.extra}
+    assert not rec.estimated and fields["mode"] == "client-aided, measured per layer x 6"
+    assert fields["encrypted_layers"] == 1 and fields["rounds_per_inference"] == 25
+    parts = 6 * fields["measured_layer_s"] + fields["measured_head_s"]
+    assert rec.latency_per_sample_s == pytest.approx(parts)
+    assert rec.fidelity_agreement == 1.0 and fields["he_vs_plain_max_abs_err"] < CLIENT_TOLERANCE
+    assert rec.slowdown == pytest.approx(rec.latency_p50_s / rec.plaintext_latency_p50_s)
+    assert fields["input_privacy"] is not None  # 8 samples: the ciphertext probes are scored
