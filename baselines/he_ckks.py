@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from nesabench.he.circuit import CNNCircuit, MLPCircuit, UnsupportedModel, extract_circuit
-from nesabench.he.ckks_client_aided import ClientAided, client_aided_model
+from nesabench.he.ckks_client_aided import ClientAided, client_aided_model, encoder_layers, layer_index
+from nesabench.he.ckks_diagonal import DiagonalLinearNode, use_diagonal
 from nesabench.he.ckks_encoding import cnn_capacity, mlp_capacity
 from nesabench.he.ckks_params import SECURITY_BITS, CKKSParams
 from nesabench.he.ckks_parties import (
@@ -29,6 +30,7 @@ from nesabench.he.ckks_parties import (
     CKKSNode,
     CKKSRoundClient,
 )
+from nesabench.he.ckks_per_layer import RoundMark, SampleCost, sample_cost
 from nesabench.he.estimate import ckks_estimate
 from nesabench.he.opcount import count_ops
 from nesabench.he.polynomial import PolyRecipe, polynomial_model, square_activations
@@ -68,7 +70,12 @@ class RoundStats:
     decrypt_s: float = 0.0
     total_s: float = 0.0
     matmul_plain_ops: int = 0
+    rotations: int = 0
+    plain_products: int = 0
     fidelity: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    #: Per-layer mode: each sample's measured parts, and each call's latency scaled to all layers.
+    samples_cost: list[SampleCost] = field(default_factory=list)
+    call_latency_s: list[float] = field(default_factory=list)
 
 
 class CKKSPipeline:
@@ -90,6 +97,10 @@ class CKKSPipeline:
         client_global_scale: Annotated[float, Range(gt=1)] = 2.0**40,
         client_max_eval_samples: Annotated[int, Range(ge=1)] | None = 8,
         client_max_repeats: Annotated[int, Range(ge=1)] | None = 1,
+        client_layers: Annotated[int, Range(ge=1)] | Literal["all"] = 1,
+        per_layer_max_eval_samples: Annotated[int, Range(ge=1)] | None = 8,
+        per_layer_max_repeats: Annotated[int, Range(ge=1)] | None = 1,
+        client_packing: Literal["diagonal", "per_neuron"] = "diagonal",
     ) -> None:
         self.params = CKKSParams(int(poly_modulus_degree), tuple(int(b) for b in coeff_mod_bit_sizes),
                                  float(global_scale))
@@ -107,6 +118,25 @@ class CKKSPipeline:
             if value is not None and value < 1:
                 raise ValueError(f"{key}={value} must be >= 1 or null")
         self._client_caps = (client_max_eval_samples, client_max_repeats)
+        if client_layers != "all" and (isinstance(client_layers, bool) or not isinstance(client_layers, int)
+                                       or client_layers < 1):
+            raise ValueError(f"client_layers={client_layers!r}; accepted: 'all' or an integer >= 1 (encoder "
+                             "layers run encrypted; the cost of the rest is the measured layer x layers)")
+        for key, value in (("per_layer_max_eval_samples", per_layer_max_eval_samples),
+                           ("per_layer_max_repeats", per_layer_max_repeats)):
+            if value is not None and value < 1:
+                raise ValueError(f"{key}={value} must be >= 1 or null")
+        self.client_layers = client_layers
+        if client_packing not in ("diagonal", "per_neuron"):
+            raise ValueError(f"client_packing={client_packing!r}; accepted: 'diagonal' (column blocks, "
+                             "baby-step giant-step rotations) or 'per_neuron' (enc_matmul_plain per neuron)")
+        self.client_packing = client_packing
+        self.diagonal_node: DiagonalLinearNode | None = None
+        self._per_layer_caps = (per_layer_max_eval_samples, per_layer_max_repeats)
+        #: Client mode: encoder layers in the model and how many run encrypted (all unless per layer).
+        self.layers = 0
+        self.encrypted_layers = 0
+        self._marks: list[RoundMark] = []
         #: Harness caps; client mode replaces them with the client_* caps once check() picks it.
         self.max_repeats: int | None = None
         self.mode = ""
@@ -144,7 +174,16 @@ class CKKSPipeline:
         """
         self.mode = self._resolve_mode(workload)
         if self.mode == "client":
-            self.max_eval_samples, self.max_repeats = self._client_caps
+            self.layers = encoder_layers(client_aided_model(workload.model))
+            wanted = self.layers if self.client_layers == "all" else int(self.client_layers)
+            self.encrypted_layers = min(wanted, self.layers)
+            self.max_eval_samples, self.max_repeats = (self._per_layer_caps if self.per_layer
+                                                       else self._client_caps)
+
+    @property
+    def per_layer(self) -> bool:
+        """Client mode with fewer encrypted layers than the model has: measured per layer x layers."""
+        return self.mode == "client" and self.encrypted_layers < self.layers
 
     def _resolve_mode(self, workload: Workload) -> str:
         sample = workload.dataset.x_test[0]
@@ -309,6 +348,8 @@ class CKKSPipeline:
         self._context_bytes = self.round_client.public_context()
         layers = {name: (lay.weight, lay.bias) for name, lay in self.walk.layers.items()}
         self.linear_node = CKKSLinearNode(self._context_bytes, layers, self.client_params.slots)
+        if self.client_packing == "diagonal":
+            self.diagonal_node = DiagonalLinearNode(self._context_bytes, layers, self.client_params.slots)
         self._keygen_s = time.perf_counter() - t0
 
     def _round(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -318,12 +359,25 @@ class CKKSPipeline:
         d_out = self.walk.layers[name].shape[1]
         r = self._rounds
         t0 = time.perf_counter()
-        blobs = self.round_client.encrypt_columns(x)
+        i = layer_index(name)
+        if i is not None and i >= self.encrypted_layers:  # per-layer mode: a layer past the measured ones
+            self._marks.append(RoundMark(name, t0, encrypted=False))
+            return self.walk.layers[name].plain(x)
+        diagonal = self.diagonal_node if self.diagonal_node is not None and use_diagonal(len(x)) else None
+        client, node = self.round_client, self.linear_node
+        blobs = client.encrypt_blocks(x) if diagonal else client.encrypt_columns(x)
         t1 = time.perf_counter()
         steps = self.linear_node.matmul_plain_ops
-        result = self.linear_node.evaluate(name, blobs, len(x))
+        if diagonal:
+            ops = (diagonal.rotations, diagonal.plain_products)
+            result = diagonal.evaluate(name, blobs, len(x))
+            r.rotations += diagonal.rotations - ops[0]
+            r.plain_products += diagonal.plain_products - ops[1]
+        else:
+            result = node.evaluate(name, blobs, len(x))
         t2 = time.perf_counter()
-        out = self.round_client.decrypt_columns(result, len(x), d_out)
+        out = (client.decrypt_blocks(result, len(x), d_out) if diagonal
+               else client.decrypt_columns(result, len(x), d_out))
         r.encrypt_s += t1 - t0
         r.eval_s += t2 - t1
         r.decrypt_s += time.perf_counter() - t2
@@ -332,6 +386,7 @@ class CKKSPipeline:
         r.bytes_up += sum(len(b) for b in blobs)
         r.bytes_down += sum(len(b) for b in result)
         r.ciphertexts_up += len(blobs)
+        self._marks.append(RoundMark(name, t0, True, sum(len(b) for b in blobs), sum(len(b) for b in result)))
         self._sample_blobs[-1].append((name, b"".join(blobs)))
         return out
 
@@ -340,19 +395,28 @@ class CKKSPipeline:
             raise RuntimeError("he_ckks: infer called before prepare")
         outputs = []
         self._sample_blobs = []
+        r = self._rounds
+        call_s = 0.0
         for ids in x:
             self._sample_blobs.append([])
+            self._marks = []
             t0 = time.perf_counter()
             outputs.append(self.walk.forward(ids, self._round))
-            self._rounds.total_s += time.perf_counter() - t0
+            t1 = time.perf_counter()
+            r.total_s += t1 - t0
+            if self.per_layer:
+                cost = sample_cost(self._marks, t0, t1, self.layers)
+                r.samples_cost.append(cost)
+                call_s += cost.latency_s
+        if self.per_layer:
+            r.call_latency_s.append(call_s)
         out = np.stack(outputs)
-        r = self._rounds
         r.samples += len(x)
         r.calls += 1
         r.fidelity.append((x.numpy().copy(), out))
         first = [blobs[0][1] for blobs in self._sample_blobs]
         later = [b"".join(b for _, b in blobs[1:]) for blobs in self._sample_blobs]
-        meta = {"weights": "plain", "mode": "client-aided", "rounds": len(self._sample_blobs[0])}
+        meta = {"weights": "plain", "mode": self._mode_label(), "rounds": len(self._sample_blobs[0])}
         self._last_views = [
             # Round 0 carries the embedded tokens; the later rounds every activation the client
             # re-encrypted. The node holds the plaintext weights: HE hides the input, not the model.
@@ -363,13 +427,18 @@ class CKKSPipeline:
         ]
         return torch.from_numpy(out).float()
 
+    def _mode_label(self) -> str:
+        return f"client-aided, measured per layer x {self.layers}" if self.per_layer else "client-aided"
+
     def _client_metrics(self) -> dict[str, float | int | str]:
         r = self._rounds
         n = max(r.samples, 1)
         client_s = r.total_s - r.eval_s
         p = self.client_params
         out: dict[str, float | int | str] = {
-            "mode": "client-aided",
+            "mode": self._mode_label(),
+            "layers": self.layers,
+            "encrypted_layers": self.encrypted_layers,
             "keygen_s": self._keygen_s,
             "rounds_per_inference": r.rounds / n,
             "bytes_up_per_sample": r.bytes_up / n,
@@ -380,6 +449,9 @@ class CKKSPipeline:
             "decrypt_s_per_sample": r.decrypt_s / n,
             "node_eval_s_per_sample": r.eval_s / n,
             "node_matmul_plain_ops_per_sample": r.matmul_plain_ops / n,
+            "client_packing": self.client_packing,
+            "node_rotations_per_sample": r.rotations / n,
+            "node_plain_products_per_sample": r.plain_products / n,
             "he_samples": r.samples,
             "he_calls": r.calls,
             "context_bytes": len(self._context_bytes),
@@ -403,10 +475,58 @@ class CKKSPipeline:
             wl = self._workload
             est = ckks_estimate(wl.model, wl.dataset.x_test[:1], self.params)
             measured = r.total_s / r.samples
+            if self.per_layer and r.call_latency_s:
+                measured = float(np.mean([c.latency_s for c in r.samples_cost]))
             out |= {"estimate_latency_s": est["latency_p50_s"], "estimate_kind": est["estimate_kind"],
                     "estimate_method": est["estimate_method"] + "; measured cell is client-aided",
                     "estimate_ratio": est["latency_p50_s"] / measured}
+        if self.per_layer and r.samples_cost:
+            # Counted over the rounds that ran encrypted only: named measured_*, not per inference.
+            for key in ("client_s", "encrypt_s_per_sample", "decrypt_s_per_sample", "node_eval_s_per_sample",
+                        "ciphertexts_up_per_sample", "node_matmul_plain_ops_per_sample",
+                        "node_rotations_per_sample", "node_plain_products_per_sample"):
+                out[f"measured_{key}"] = out.pop(key)
+            out |= self._per_layer_metrics()
         return out
+
+    def _per_layer_metrics(self) -> dict[str, float | int | str]:
+        """Latency, bytes and rounds of one inference as measured encrypted layer x layers + head.
+
+        Replaces the harness's timing of the partly-plaintext forward (kept as partial_forward_s) and
+        the per-sample figures above, which count only the rounds that ran encrypted (kept as measured_*).
+        """
+        r = self._rounds
+        costs = r.samples_cost
+        n = max(r.samples, 1)
+        lat = np.array(r.call_latency_s)
+
+        def mean(values: list[float]) -> float:
+            return float(np.mean(values))
+
+        return {
+            "latency_p50_s": float(np.percentile(lat, 50)), "latency_p95_s": float(np.percentile(lat, 95)),
+            "latency_mean_s": float(lat.mean()), "latency_std_s": float(lat.std()),
+            "latency_min_s": float(lat.min()), "latency_max_s": float(lat.max()), "latency_n": len(lat),
+            "latency_per_sample_s": mean([c.latency_s for c in costs]),
+            "throughput_sps": 1.0 / mean([c.latency_s for c in costs]),
+            "latency_basis": (f"measured encrypted layer (mean of {self.encrypted_layers}) x {self.layers} "
+                              "layers + measured embeddings, pooling and head round; bytes and rounds "
+                              "per sample scaled the same way"),
+            "partial_forward_s": r.total_s / n,
+            "measured_layer_s": mean([s for c in costs for s in c.layer_s]),
+            "measured_layer_bytes_up": mean([b for c in costs for b in c.layer_bytes_up]),
+            "measured_layer_bytes_down": mean([b for c in costs for b in c.layer_bytes_down]),
+            "measured_layer_rounds": mean([k for c in costs for k in c.layer_rounds]),
+            "measured_head_s": mean([c.rest_s for c in costs]),
+            "measured_head_bytes_up": mean([c.rest_bytes_up for c in costs]),
+            "measured_head_bytes_down": mean([c.rest_bytes_down for c in costs]),
+            "measured_head_rounds": mean([c.rest_rounds for c in costs]),
+            "measured_bytes_up_per_sample": r.bytes_up / n,
+            "measured_rounds_per_sample": r.rounds / n,
+            "rounds_per_inference": mean([c.rounds for c in costs]),
+            "bytes_up_per_sample": mean([c.bytes_up for c in costs]),
+            "bytes_down_per_sample": mean([c.bytes_down for c in costs]),
+        }
 
     # -- internals ------------------------------------------------------------------------------
     def _capacity(self, circuit: MLPCircuit | CNNCircuit) -> int:

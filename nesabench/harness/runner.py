@@ -225,6 +225,7 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
         record.update(verification(pipeline))
     if callable(getattr(pipeline, "metrics", None)):
         record.update(pipeline.metrics())
+        record.slowdown = slowdown(record.latency_p50_s, record.plaintext_latency_p50_s)  # metrics may set it
     from nesabench.harness.training_audit import audit_training  # membership audit of a trained model
 
     record.update(audit_training(workload, pipeline))

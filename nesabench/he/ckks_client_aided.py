@@ -133,6 +133,16 @@ class MiniLMClientAided:
 ClientAided = TinyClientAided | MiniLMClientAided
 
 
+def encoder_layers(walk: ClientAided) -> int:
+    """Encoder layers (blocks) in the walk: four rounds each, besides the head."""
+    return (len(walk.layers) - 1) // 4
+
+
+def layer_index(name: str) -> int | None:
+    """The encoder layer a round belongs to (``blocks.1.ff1`` / ``layer.1.ff1`` -> 1); None for the head."""
+    return None if name == "head" else int(name.split(".")[1])
+
+
 def client_aided_model(model: nn.Module) -> ClientAided:
     """The walk for this model's architecture; ``UnsupportedModel`` for one without a walk here."""
     if isinstance(model, TinyTransformer):

@@ -12,6 +12,7 @@ import numpy as np
 import tenseal as ts
 
 from nesabench.he.circuit import CNNCircuit, MLPCircuit
+from nesabench.he.ckks_diagonal import decrypt_blocks, encrypt_blocks
 from nesabench.he.ckks_encoding import cnn_matrix, mlp_matrix, next_pow2, unpack_outputs
 from nesabench.he.ckks_params import CKKSParams
 
@@ -165,6 +166,13 @@ def column_chunk(slots: int, rows: int, d_in: int) -> int:
 
 class CKKSRoundClient(CKKSClient):
     """The client of client-aided inference: encrypts a round's activations, decrypts the outputs."""
+
+    def encrypt_blocks(self, x: np.ndarray) -> list[bytes]:
+        """(rows x d_in) activations in full column blocks, for the diagonal packing."""
+        return encrypt_blocks(self._ctx, x)
+
+    def decrypt_blocks(self, blobs: list[bytes], rows: int, d_out: int) -> np.ndarray:
+        return decrypt_blocks(self._ctx, blobs, rows, d_out)
 
     def encrypt_columns(self, x: np.ndarray) -> list[bytes]:
         """(rows x d_in) activations as TenSEAL encrypted matrices, one per block of columns."""
