@@ -9,6 +9,10 @@ The comparison point is the NON-private model from the same recipe (same optimiz
 rate, batch size and epochs, no clipping or noise); ``target_epsilon: null`` serves that model, so
 a sweep over epsilon includes its own baseline. The harness's ``accuracy_loss`` is measured against
 the workload's plaintext model, as for every technique.
+
+A model with a frozen feature extractor (``frozen_features`` + ``head``, see
+``nesabench.frozen_features``) trains only its head, on features computed once per sample: DP
+linear probing, with the same accounting as training the whole model with its prefix frozen.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from baselines.plaintext import PlaintextPipeline
 from nesabench.confighash import data_digest
+from nesabench.frozen_features import FeatureCache, frozen_split
 from nesabench.parameters import Range
 from nesabench.pipeline import TrainedModel, Unsupported
 from nesabench.progress import progress
@@ -42,7 +47,7 @@ log = logging.getLogger(__name__)
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 ACCOUNTANTS = ("prv", "rdp", "gdp")
 #: Bump when the training code changes, so cached DP models are not reused across versions.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4  # 4: a frozen prefix runs once per sample, in eval mode
 #: delta defaults to min(DEFAULT_DELTA, 1 / (DELTA_PER_SAMPLE_FACTOR * N_train)): well below 1/N, as
 #: the DP literature advises (delta = 1/N would allow releasing one training sample outright).
 DEFAULT_DELTA = 1e-5
@@ -75,6 +80,8 @@ class TrainingOutcome:
     sample_rate: float | None = None
     steps: int = 0
     nonprivate_train_s: float | None = None  # the same recipe without DP, timed right before
+    frozen_features: bool = False  # only the head trained, on features of the frozen prefix
+    feature_s: float | None = None  # time this run spent computing them (0 when all were cached)
 
 
 def train_model(
@@ -88,13 +95,50 @@ def train_model(
     target_epsilon: float | None = None,
     noise_multiplier: float | None = None,
     desc: str = "DP-SGD",
+    features: FeatureCache | None = None,
+    use_frozen_features: bool = True,
 ) -> nn.Module:
     """Train ``model`` on (x, y): with Opacus when ``target_epsilon`` or ``noise_multiplier`` is given.
 
+    A model with a frozen feature extractor (``nesabench.frozen_features``: ``frozen_features(x)`` and
+    ``head``) trains only its head, on features computed once per sample (kept in ``features``, a
+    fresh in-memory cache if None): the same data set size, batches, clipping and noise on the same
+    head parameters, hence the same privacy accounting. Returns a clean module (no Opacus hooks)
+    carrying a ``TrainingOutcome`` as ``dp_outcome``.
+    """
+    split = frozen_split(model) if use_frozen_features else None
+    if split is None:
+        return _fit(model, x, y, recipe, delta=delta, seed=seed, target_epsilon=target_epsilon,
+                    noise_multiplier=noise_multiplier, desc=desc)
+    cache = features if features is not None else FeatureCache()
+    with torch_threads(TRAIN_THREADS), Stopwatch() as clock:
+        feats = cache.features(split, x)
+    head = _fit(split.head, feats, y, recipe, delta=delta, seed=seed, target_epsilon=target_epsilon,
+                noise_multiplier=noise_multiplier, desc=desc)
+    outcome = dataclasses.replace(head.dp_outcome, frozen_features=True, feature_s=clock.seconds)
+    del head.dp_outcome
+    model.head = head  # the protocol: forward(x) == head(frozen_features(x))
+    model.dp_outcome = outcome
+    return model.eval()
+
+
+def _fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    recipe: DPRecipe,
+    *,
+    delta: float,
+    seed: int,
+    target_epsilon: float | None,
+    noise_multiplier: float | None,
+    desc: str,
+) -> nn.Module:
+    """The training loop: every parameter of ``model`` that requires grad trains on (x, y).
+
     Private training uses Poisson sampling, per-sample clipping and Gaussian noise drawn from a
     generator seeded by the OS CSPRNG (the noise and the batch sampling are the secret randomness
-    of DP-SGD). Non-private training shuffles with ``seed``. Returns a clean module (no Opacus
-    hooks) carrying a ``TrainingOutcome`` as ``dp_outcome``.
+    of DP-SGD). Non-private training shuffles with ``seed``.
     """
     from opacus import PrivacyEngine
     from opacus.validators import ModuleValidator
@@ -185,12 +229,15 @@ class DPSGDPipeline(PlaintextPipeline):
         super().__init__()
         self._workload: Workload | None = None
         self._nonprivate: nn.Module | None = None
+        self._features = FeatureCache()
 
     def check(self, workload: Workload) -> None:
         """Opacus must be able to compute per-sample gradients for every trainable layer."""
         from opacus.validators import ModuleValidator
 
-        model = ModuleValidator.fix(workload.new_model())
+        model = workload.new_model()
+        split = frozen_split(model)
+        model = ModuleValidator.fix(split.head if split is not None else model)
         errors = ModuleValidator.validate(model, strict=False)
         if errors:
             raise Unsupported(f"Opacus cannot train {type(model).__name__}: {'; '.join(map(str, errors))}")
@@ -206,10 +253,14 @@ class DPSGDPipeline(PlaintextPipeline):
         ds = workload.dataset
         delta = self._delta(workload)
         self._workload = workload
+        # frozen-prefix features: in memory for the twin, the DP model and the shadows; on disk
+        # next to the cached models (keyed by the prefix's weights and the data) for later runs
+        self._features = FeatureCache(workload.cache_dir / "frozen-features")
         self._nonprivate = workload.cached(
             "dp_sgd-nonprivate", self._params(workload),
             lambda: train_model(workload.new_model(), ds.x_train, ds.y_train, self.recipe, delta=delta,
-                                seed=workload.seed, desc="non-private twin"))
+                                seed=workload.seed, desc="non-private twin",
+                                features=self._features))
         if self.target_epsilon is None:
             self._model = self._nonprivate
         else:
@@ -221,10 +272,10 @@ class DPSGDPipeline(PlaintextPipeline):
         compares two runs under the same machine load."""
         ds = workload.dataset
         twin = train_model(workload.new_model(), ds.x_train, ds.y_train, self.recipe, delta=delta,
-                           seed=workload.seed, desc="non-private timing")
+                           seed=workload.seed, desc="non-private timing", features=self._features)
         model = train_model(workload.new_model(), ds.x_train, ds.y_train, self.recipe, delta=delta,
                             seed=workload.seed, target_epsilon=self.target_epsilon,
-                            desc=f"DP-SGD eps={self.target_epsilon}")
+                            desc=f"DP-SGD eps={self.target_epsilon}", features=self._features)
         model.dp_outcome = dataclasses.replace(model.dp_outcome, nonprivate_train_s=twin.dp_outcome.train_s)
         return model
 
@@ -250,6 +301,10 @@ class DPSGDPipeline(PlaintextPipeline):
             "nonprivate_test_accuracy": model_accuracy(self._nonprivate, ds.x_test, ds.y_test),
         }
         out["dp_accuracy_cost"] = out["nonprivate_test_accuracy"] - out["dp_test_accuracy"]
+        out["dp_frozen_features"] = dp.frozen_features
+        if dp.frozen_features:  # train_s and nonprivate_train_s are then the head's training alone
+            out["dp_feature_s"] = dp.feature_s
+            out["mode"] = "head only, on frozen features computed once"
         return out
 
     def trained_model(self) -> TrainedModel:
@@ -272,7 +327,8 @@ class DPSGDPipeline(PlaintextPipeline):
                 "dp_sgd-shadow", self._params(workload, noise_multiplier=dp.noise_multiplier,
                                               shadow_seed=seed, data=data_digest(x, y)),
                 lambda: train_model(workload.new_model(), x, y, self.recipe, delta=delta, seed=seed,
-                                    noise_multiplier=dp.noise_multiplier, desc=f"shadow {seed}"))
+                                    noise_multiplier=dp.noise_multiplier, desc=f"shadow {seed}",
+                                    features=self._features))
 
         return train
 

@@ -153,5 +153,9 @@ class MiniLMClassifier(nn.Module):
         pooled = (h * w).sum(1) / w.sum(1).clamp_min(1e-9)
         return nn.functional.normalize(pooled, dim=-1)
 
+    def frozen_features(self, ids: torch.Tensor) -> torch.Tensor:
+        """The frozen part, for trainers that fit ``head`` on it alone (nesabench.frozen_features)."""
+        return self.embed(ids)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(ids))
