@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 120.0
 #: How long an idle node waits for the client's next request in one store wait (then waits again).
 IDLE_WAIT_S = 24 * 3600.0
+#: Size of the one message a small pickled object (a request, a node's per-call stats) travels in.
+OBJECT_FRAME = 1024
 
 
 def free_port(addr: str) -> int:
@@ -103,26 +105,45 @@ class Channel:
         return got
 
     def send_object(self, obj: Any, dst: int) -> None:
+        """A pickled object in one message of at least OBJECT_FRAME bytes (8-byte length first);
+        an object larger than the frame sends its rest in a second message."""
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        self.send(torch.tensor([len(data)], dtype=torch.int64), dst)
-        self.send(torch.frombuffer(bytearray(data), dtype=torch.uint8), dst)
+        n = len(data)
+        frame = torch.zeros(OBJECT_FRAME, dtype=torch.uint8)
+        frame[:8] = torch.frombuffer(bytearray(n.to_bytes(8, "little")), dtype=torch.uint8)
+        head = min(n, OBJECT_FRAME - 8)
+        frame[8 : 8 + head] = torch.frombuffer(bytearray(data[:head]), dtype=torch.uint8)
+        self.send(frame, dst)
+        if n > head:
+            self.send(torch.frombuffer(bytearray(data[head:]), dtype=torch.uint8), dst)
 
     def recv_object(self, src: int) -> Any:
-        n = int(self.recv(torch.empty(1, dtype=torch.int64), src).item())
-        buf = self.recv(torch.empty(n, dtype=torch.uint8), src)
-        return pickle.loads(buf.numpy().tobytes())
+        frame = self.recv(torch.empty(OBJECT_FRAME, dtype=torch.uint8), src).numpy().tobytes()
+        n = int.from_bytes(frame[:8], "little")
+        data = frame[8 : 8 + min(n, OBJECT_FRAME - 8)]
+        if n > len(data):
+            data += self.recv(torch.empty(n - len(data), dtype=torch.uint8), src).numpy().tobytes()
+        return pickle.loads(data)
 
     def send_request(self, obj: Any, dst: int) -> None:
         """A request from the client to node ``dst``: announced on the store, then sent."""
-        seq = self._sent_requests.get(dst, 0)
-        self._sent_requests[dst] = seq + 1
-        if self.store is not None:
-            self.store.set(f"request/{dst}/{seq}", b"1")
-        self.send_object(obj, dst)
+        self.send_requests(obj, [dst])
+
+    def send_requests(self, obj: Any, dsts: list[int]) -> None:
+        """The same request to several nodes: every announcement first, then the messages."""
+        for dst in dsts:
+            seq = self._sent_requests.get(dst, 0)
+            self._sent_requests[dst] = seq + 1
+            if self.store is not None:
+                self.store.set(f"request/{dst}/{seq}", b"1")
+        for dst in dsts:
+            self.send_object(obj, dst)
 
     def recv_request(self, idle_wait_s: float = IDLE_WAIT_S) -> Any:
         """The next request from the client; waits on the store for as long as the client lives
-        (the store is served by the client: if the client dies the wait fails at once)."""
+        (the store is served by the client: if the client dies the wait fails at once). The
+        announcement keys are not deleted (one tiny key per request; a delete is one more store
+        round trip on every request's path)."""
         key = f"request/{self.rank}/{self._served}"
         while self.store is not None:
             try:
@@ -131,8 +152,6 @@ class Channel:
             except dist.DistStoreError as err:
                 if "timeout" not in str(err).lower():
                     raise
-        if self.store is not None:
-            self.store.delete_key(key)
         self._served += 1
         return self.recv_object(0)
 

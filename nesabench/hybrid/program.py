@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nesabench.hybrid import ring
+from nesabench.hybrid.ring_matmul import RingMatmul
 
 
 @dataclass
@@ -35,11 +36,11 @@ class WeightedMap:
 @dataclass
 class Linear(WeightedMap):
     """dst = src @ W^T + b, W public at f fractional bits; src at f, dst at 2f."""
-    #: W^T laid out contiguously (int64 matmul is ~3x faster on it); made where the op runs.
-    weight_t: torch.Tensor | None = field(default=None, repr=False)
+    #: x @ W^T mod 2^64 through exact float64 limbs (``ring_matmul``); made where the op runs.
+    matmul: RingMatmul | None = field(default=None, repr=False)
 
     def prepare(self) -> None:
-        self.weight_t = self.weight.T.contiguous()
+        self.matmul = RingMatmul(self.weight.T)
 
 
 @dataclass

@@ -166,7 +166,7 @@ class Pool:
 def linear_share(op: Linear | Conv, x: torch.Tensor, party: int) -> torch.Tensor:
     """A node's local share of a linear layer (bias added by node0 only)."""
     if isinstance(op, Linear):
-        y = x @ (op.weight_t if op.weight_t is not None else op.weight.T)
+        y = op.matmul(x) if op.matmul is not None else x @ op.weight.T
         if op.bias is not None and party == 0:
             y = y + op.bias
         return y
@@ -490,8 +490,7 @@ class ShareClient:
         self.disagreements = 0
         client_s = 0.0
         t0 = time.perf_counter()
-        for r in self.node_ranks:
-            ch.send_request(("infer", req), r)
+        ch.send_requests(("infer", req), self.node_ranks)
         header = ch.traffic.bytes_sent
         real, keep = client_input(p, x)
         parts = S.share(ring.encode(real, f), cfg.nodes, self.gen)
