@@ -77,6 +77,14 @@ class Channel:
         self.traffic.bytes_sent += t.element_size() * t.nelement()
         self.traffic.messages += 1
 
+    def isend(self, t: torch.Tensor, dst: int) -> Any:
+        """Start a send; the caller waits on the returned work (keep ``t`` alive until then)."""
+        t = t.contiguous()
+        work = dist.isend(t, dst)
+        self.traffic.bytes_sent += t.element_size() * t.nelement()
+        self.traffic.messages += 1
+        return work, t
+
     def recv(self, like: torch.Tensor, src: int) -> torch.Tensor:
         dist.recv(like, src)
         self.traffic.bytes_recv += like.element_size() * like.nelement()
@@ -131,11 +139,13 @@ class Channel:
 
     def send_requests(self, obj: Any, dsts: list[int]) -> None:
         """The same request to several nodes: every announcement first, then the messages."""
+        keys = []
         for dst in dsts:
             seq = self._sent_requests.get(dst, 0)
             self._sent_requests[dst] = seq + 1
-            if self.store is not None:
-                self.store.set(f"request/{dst}/{seq}", b"1")
+            keys.append(f"request/{dst}/{seq}")
+        if self.store is not None:  # one store round trip for every node
+            self.store.multi_set(keys, [b"1"] * len(keys))
         for dst in dsts:
             self.send_object(obj, dst)
 

@@ -257,8 +257,10 @@ class NodeServer:
         if self.mask_gen is None:
             return self._to_peer(t, 0, reply_shape)
         self.ch.round()
-        self.ch.send(t, 0)
-        return ring.uniform(reply_shape, self.mask_gen)
+        work, _ = self.ch.isend(t, 0)
+        mask = ring.uniform(reply_shape, self.mask_gen)  # drawn while the share is on the wire
+        work.wait()
+        return mask
 
     def _shared_linear(self, op: Linear, x: torch.Tensor, batch: int, j: int,
                        others: list[int]) -> torch.Tensor:
