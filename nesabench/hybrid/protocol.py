@@ -465,10 +465,14 @@ class ShareClient:
                 self.disagreements += 1
         return S.reconstruct([got[r] for r in self.node_ranks[:k]])
 
-    def _reshare(self, x: torch.Tensor) -> None:
+    def _masks(self, shape: tuple[int, ...]) -> list[torch.Tensor]:
+        """The next re-share masks of node0..k-2 (drawn before the shares arrive, while the client
+        would otherwise wait: the same streams in the same order, off the critical path)."""
+        return [ring.uniform(shape, g) for g in self.mask_gens]
+
+    def _reshare(self, x: torch.Tensor, masks: list[torch.Tensor]) -> None:
         """Re-share x: the masks of node0..k-2 come from the seeded streams they hold too (nothing
         sent), node k-1 gets x minus their sum: one message instead of k."""
-        masks = [ring.uniform(tuple(x.shape), g) for g in self.mask_gens]
         last = x - sum(masks) if masks else x
         k = self.cfg.nodes
         self.ch.exchange({r: last for r in self.node_ranks if self.role(r) == k - 1}, {})
@@ -506,22 +510,24 @@ class ShareClient:
         out = None
         for op in p.ops:
             if isinstance(op, NonLinear) and cfg.nonlinear == "client":
+                masks = self._masks(shp[op.dst])
                 ch.round()
                 opened = self._gather(shp[op.src])
                 t1 = time.perf_counter()
                 y = ring.encode(apply_steps(ring.decode(opened, op.src_frac), op.steps, keep), f)
                 client_s += time.perf_counter() - t1
                 ch.round()
-                self._reshare(y)
+                self._reshare(y, masks)
             elif isinstance(op, Trunc) and cfg.truncation == "client":
                 n = sum(_numel(p.shapes[s]) for s in op.srcs)
+                masks = self._masks((B, n))
                 ch.round()
                 opened = self._gather((B, n))
                 t1 = time.perf_counter()
                 y = opened >> f
                 client_s += time.perf_counter() - t1
                 ch.round()
-                self._reshare(y)
+                self._reshare(y, masks)
             elif isinstance(op, Output):
                 ch.round()
                 out = ring.decode(self._gather(shp[op.src]), op.src_frac)
