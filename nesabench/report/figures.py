@@ -429,8 +429,10 @@ SWEEP_FIGURES: dict[str, Callable[[pd.DataFrame, Path, Note], list[Path]]] = {
 }
 
 
-def draw_figures(df: pd.DataFrame, out_dir: Path, note: Note = print) -> list[Path]:
-    """Every figure that has records; one message per figure skipped for want of them."""
+def draw_figures(df: pd.DataFrame, out_dir: Path, note: Note = print,
+                 drawn_elsewhere: frozenset[str] = frozenset()) -> list[Path]:
+    """Every figure that has records; one message per figure skipped for want of them. Sweeps in
+    ``drawn_elsewhere`` are left to their own record folder (``reference_figures``)."""
     sel = headline_cells(df, HEADLINE)
     paths = []
     for name, draw in (("slowdown", slowdown_figure), ("privacy_vs_cost", privacy_cost_figure)):
@@ -439,6 +441,8 @@ def draw_figures(df: pd.DataFrame, out_dir: Path, note: Note = print) -> list[Pa
             note(f"figure {name}: skipped, no experiment={HEADLINE} records with its numbers")
         paths += drawn
     for experiment, draw in SWEEP_FIGURES.items():
+        if experiment in drawn_elsewhere:
+            continue
         drawn = draw(df, out_dir, note)
         if not drawn:
             note(f"figure for experiment={experiment}: skipped, no records of it")
