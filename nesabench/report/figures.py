@@ -361,13 +361,16 @@ def dp_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
             rows = runs[runs.workload == wl]
             private = rows[rows[eps].map(_num).notna()]
             public = rows[rows[eps].map(_num).isna()]
+            # grayscale: workloads differ by marker and line style, not only colour
             st = {"marker": MARKERS[j % len(MARKERS)], "color": COLOURS[(j + 3) % len(COLOURS)]}
+            ls = ("-", "--")[j % 2]
             for ax, key in zip(axes, ("accuracy_loss", "mia_advantage"), strict=True):
                 if key not in rows.columns:
                     continue
-                _plot_series(ax, _points(private, eps, key), st, wl)
+                _plot_series(ax, _points(private, eps, key), st, f"{wl}, DP-SGD", ls)
                 for v in public[key].map(_num).dropna():
-                    ax.axhline(v, color=st["color"], ls="--", lw=1, label=f"{wl}, non-private")
+                    ax.axhline(v, color=st["color"], ls=(":", (0, (1, 4)))[j % 2], lw=1.4,
+                               label=f"{wl}, non-private (ε = ∞)")
             if "mia_advantage" in rows.columns and "mia_advantage_margin95" in rows.columns:
                 pts = [(x, y, m) for x, y, m in ((_num(r[eps]), _num(r.get("mia_advantage")),
                                                   _num(r.get("mia_advantage_margin95")))
@@ -375,19 +378,23 @@ def dp_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
                        if x is not None and y is not None and m is not None]
                 if pts:
                     axes[1].errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
-                                     fmt="none",
-                                     ecolor=st["color"], elinewidth=0.7, capsize=2)
+                                     fmt="none", ecolor=st["color"], elinewidth=0.7, capsize=2 + 2 * j)
             if "mia_advantage_bound" in rows.columns:
                 bound = _points(private, eps, "mia_advantage_bound")
                 if bound:
                     axes[1].plot([b[0] for b in bound], [b[1] for b in bound], color="black", ls="-.", lw=1,
-                                 label="DP bound (ε, δ)" if j == 0 else None)
+                                 label="(ε, δ)-DP bound on the advantage" if j == 0 else None)
+        ticks = sorted({v for v in runs[eps].map(_num) if v is not None})
         for ax in axes:
             _log(ax, x=True)
-            ax.set_xlabel("target ε")
-        axes[0].set_ylabel("accuracy loss vs plaintext")
-        axes[1].set_ylabel("membership-inference advantage (±95% margin)")
-        axes[1].set_ylim(bottom=0)
+            if ticks:  # label the swept values themselves: a short log range has one decade or none
+                from matplotlib.ticker import FixedLocator, FuncFormatter
+                ax.xaxis.set_major_locator(FixedLocator(ticks))
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.set_xlabel("target ε (log scale)")
+        axes[0].set_ylabel("accuracy loss vs plaintext model")
+        axes[1].set_ylabel("membership-inference advantage\n(bars: ±95% margin)")
+        axes[1].set_ylim(0, 1.05)
         _legend(axes[1], loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.suptitle("DP-SGD: utility lost and membership leakage against ε")
     return save(fig, out_dir, "dp_privacy_utility")
