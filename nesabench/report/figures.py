@@ -70,10 +70,15 @@ def _log(ax, x: bool = False, y: bool = False, base: int = 10) -> None:
     """Log axes with labels on the decades only (minor labels crowd a short range)."""
     from matplotlib.ticker import NullFormatter
 
-    for on, axis, set_scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
+    for on, axis, set_scale, lim in ((x, ax.xaxis, ax.set_xscale, ax.get_xlim),
+                                     (y, ax.yaxis, ax.set_yscale, ax.get_ylim)):
         if on:
             set_scale("log", base=base)
-            axis.set_minor_formatter(NullFormatter())
+            lo, hi = lim()
+            # a range of under two decades keeps matplotlib's labels between the decades: with
+            # decades only it could show one label or none
+            if lo > 0 and math.log(hi / lo, base) >= 2:
+                axis.set_minor_formatter(NullFormatter())
 
 
 def _num(v) -> float | None:
@@ -266,6 +271,7 @@ def zk_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
             if y is not None:
                 ax.annotate(wl, (x, y), xytext=(2, 6), textcoords="offset points", fontsize=6, color="0.3",
                             rotation=30)
+        ax.margins(0.12, 0.2)  # room for the workload labels inside the frame
         _log(ax, x=True, y=True)
         ax.set_xlabel("model parameters in the circuit")
         ax.set_ylabel("prove time per proof (s)")
@@ -388,9 +394,10 @@ def dp_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
         for ax in axes:
             _log(ax, x=True)
             if ticks:  # label the swept values themselves: a short log range has one decade or none
-                from matplotlib.ticker import FixedLocator, FuncFormatter
+                from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
                 ax.xaxis.set_major_locator(FixedLocator(ticks))
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("target ε (log scale)")
         axes[0].set_ylabel("accuracy loss vs plaintext model")
         axes[1].set_ylabel("membership-inference advantage\n(bars: ±95% margin)")
