@@ -21,6 +21,7 @@ from nesabench.atomic import atomic_write_text
 from nesabench.leakage.suite import FOLDS, MIN_ATTACKER_SAMPLES
 from nesabench.leakage.summary import privacy_cell
 from nesabench.records import read_records
+from nesabench.report.cell_text import clip_words
 
 EXPERIMENT = "ee_variants"
 WORKLOADS = ("minilm", "cnn_digits")
@@ -39,6 +40,7 @@ RECOVERY = (
     ("surrogate_unpermuted_token_recovery", "tokens {} (surrogate probe)"),
     ("surrogate_unpermuted_r2", "input R² {} (surrogate probe)"),
 )
+REASON_CHARS = 140  # a status cell ends at a word boundary with "…" past this
 CURVE_QUERIES = ("1", "4", "16", "64")
 BLOCK = re.compile(r"(<!-- report:ee-variants -->\n)(.*?)(<!-- /report:ee-variants -->)", re.S)
 
@@ -114,8 +116,8 @@ def row(workload: str, variant: str, extra: str, r: dict | None) -> list[str]:
     if r is None:
         return [workload, name, "no record", *["-"] * (len(HEADER) - 3)]
     if r.get("status") != "ok":
-        reason = " ".join(str(r.get("reason", "")).split())
-        return [workload, name, f"{r.get('status')}: {reason[:140]}", *["-"] * (len(HEADER) - 3)]
+        reason = clip_words(str(r.get("reason", "")), REASON_CHARS)
+        return [workload, name, f"{r.get('status')}: {reason}", *["-"] * (len(HEADER) - 3)]
     privacy = (f"{privacy_cell(r.get('input_privacy'), r.get('input_leakage_detectable'))} / "
                f"{privacy_cell(r.get('model_privacy'), r.get('model_leakage_detectable'))} "
                f"({r.get('leakage_attack', '-')})")

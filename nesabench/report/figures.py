@@ -70,10 +70,15 @@ def _log(ax, x: bool = False, y: bool = False, base: int = 10) -> None:
     """Log axes with labels on the decades only (minor labels crowd a short range)."""
     from matplotlib.ticker import NullFormatter
 
-    for on, axis, set_scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
+    for on, axis, set_scale, lim in ((x, ax.xaxis, ax.set_xscale, ax.get_xlim),
+                                     (y, ax.yaxis, ax.set_yscale, ax.get_ylim)):
         if on:
             set_scale("log", base=base)
-            axis.set_minor_formatter(NullFormatter())
+            lo, hi = lim()
+            # a range of under two decades keeps matplotlib's labels between the decades: with
+            # decades only it could show one label or none
+            if lo > 0 and math.log(hi / lo, base) >= 2:
+                axis.set_minor_formatter(NullFormatter())
 
 
 def _num(v) -> float | None:
@@ -266,6 +271,7 @@ def zk_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
             if y is not None:
                 ax.annotate(wl, (x, y), xytext=(2, 6), textcoords="offset points", fontsize=6, color="0.3",
                             rotation=30)
+        ax.margins(0.12, 0.2)  # room for the workload labels inside the frame
         _log(ax, x=True, y=True)
         ax.set_xlabel("model parameters in the circuit")
         ax.set_ylabel("prove time per proof (s)")
@@ -361,13 +367,16 @@ def dp_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
             rows = runs[runs.workload == wl]
             private = rows[rows[eps].map(_num).notna()]
             public = rows[rows[eps].map(_num).isna()]
+            # grayscale: workloads differ by marker and line style, not only colour
             st = {"marker": MARKERS[j % len(MARKERS)], "color": COLOURS[(j + 3) % len(COLOURS)]}
+            ls = ("-", "--")[j % 2]
             for ax, key in zip(axes, ("accuracy_loss", "mia_advantage"), strict=True):
                 if key not in rows.columns:
                     continue
-                _plot_series(ax, _points(private, eps, key), st, wl)
+                _plot_series(ax, _points(private, eps, key), st, f"{wl}, DP-SGD", ls)
                 for v in public[key].map(_num).dropna():
-                    ax.axhline(v, color=st["color"], ls="--", lw=1, label=f"{wl}, non-private")
+                    ax.axhline(v, color=st["color"], ls=(":", (0, (1, 4)))[j % 2], lw=1.4,
+                               label=f"{wl}, non-private (ε = ∞)")
             if "mia_advantage" in rows.columns and "mia_advantage_margin95" in rows.columns:
                 pts = [(x, y, m) for x, y, m in ((_num(r[eps]), _num(r.get("mia_advantage")),
                                                   _num(r.get("mia_advantage_margin95")))
@@ -375,19 +384,24 @@ def dp_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
                        if x is not None and y is not None and m is not None]
                 if pts:
                     axes[1].errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
-                                     fmt="none",
-                                     ecolor=st["color"], elinewidth=0.7, capsize=2)
+                                     fmt="none", ecolor=st["color"], elinewidth=0.7, capsize=2 + 2 * j)
             if "mia_advantage_bound" in rows.columns:
                 bound = _points(private, eps, "mia_advantage_bound")
                 if bound:
                     axes[1].plot([b[0] for b in bound], [b[1] for b in bound], color="black", ls="-.", lw=1,
-                                 label="DP bound (ε, δ)" if j == 0 else None)
+                                 label="(ε, δ)-DP bound on the advantage" if j == 0 else None)
+        ticks = sorted({v for v in runs[eps].map(_num) if v is not None})
         for ax in axes:
             _log(ax, x=True)
-            ax.set_xlabel("target ε")
-        axes[0].set_ylabel("accuracy loss vs plaintext")
-        axes[1].set_ylabel("membership-inference advantage (±95% margin)")
-        axes[1].set_ylim(bottom=0)
+            if ticks:  # label the swept values themselves: a short log range has one decade or none
+                from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+                ax.xaxis.set_major_locator(FixedLocator(ticks))
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("target ε (log scale)")
+        axes[0].set_ylabel("accuracy loss vs plaintext model")
+        axes[1].set_ylabel("membership-inference advantage\n(bars: ±95% margin)")
+        axes[1].set_ylim(0, 1.05)
         _legend(axes[1], loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.suptitle("DP-SGD: utility lost and membership leakage against ε")
     return save(fig, out_dir, "dp_privacy_utility")
@@ -429,8 +443,10 @@ SWEEP_FIGURES: dict[str, Callable[[pd.DataFrame, Path, Note], list[Path]]] = {
 }
 
 
-def draw_figures(df: pd.DataFrame, out_dir: Path, note: Note = print) -> list[Path]:
-    """Every figure that has records; one message per figure skipped for want of them."""
+def draw_figures(df: pd.DataFrame, out_dir: Path, note: Note = print,
+                 drawn_elsewhere: frozenset[str] = frozenset()) -> list[Path]:
+    """Every figure that has records; one message per figure skipped for want of them. Sweeps in
+    ``drawn_elsewhere`` are left to their own record folder (``reference_figures``)."""
     sel = headline_cells(df, HEADLINE)
     paths = []
     for name, draw in (("slowdown", slowdown_figure), ("privacy_vs_cost", privacy_cost_figure)):
@@ -439,6 +455,8 @@ def draw_figures(df: pd.DataFrame, out_dir: Path, note: Note = print) -> list[Pa
             note(f"figure {name}: skipped, no experiment={HEADLINE} records with its numbers")
         paths += drawn
     for experiment, draw in SWEEP_FIGURES.items():
+        if experiment in drawn_elsewhere:
+            continue
         drawn = draw(df, out_dir, note)
         if not drawn:
             note(f"figure for experiment={experiment}: skipped, no records of it")

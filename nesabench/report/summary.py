@@ -3,6 +3,11 @@
     .venv/bin/nesabench-report                                  # $NESABENCH_RESULTS or results/
     .venv/bin/nesabench-report results/reference --readme README.md
 
+Figures go to --figures (default paper_figures/). A sweep whose records sit in a folder named after
+its experiment under the results folder (results/reference/dp_tradeoff/runs, .../scaling/runs,
+.../zk_scaling/runs, .../tee_paging/runs, .../hybrid_nodes/runs) has its figure drawn from that
+folder's records only.
+
 A record that cannot be read or typed is skipped with a warning naming the file and the key; it
 never stops the report.
 """
@@ -21,7 +26,9 @@ import pandas as pd
 from nesabench.atomic import atomic_write_bytes, atomic_write_text
 from nesabench.records import read_records
 from nesabench.report import ee_variants_table
+from nesabench.report.cell_text import SHORTENED_NOTE
 from nesabench.report.figures import draw_figures
+from nesabench.report.reference_figures import draw_sweep_folders, sweep_folders
 from nesabench.report.seed_table import (
     evidence_table,
     flat_table,
@@ -111,11 +118,13 @@ def markdown(table: pd.DataFrame, index: bool) -> str:
     return table.to_markdown(index=index, floatfmt=".4g")
 
 
-def write_table(table: pd.DataFrame, stem: Path, index: bool) -> str:
-    """Markdown, CSV and LaTeX versions of one table; returns the Markdown."""
+def write_table(table: pd.DataFrame, stem: Path, index: bool, csv_table: pd.DataFrame | None = None) -> str:
+    """Markdown, CSV and LaTeX versions of one table (the CSV from ``csv_table`` when given, e.g.
+    with every field as recorded); returns the Markdown."""
     text = markdown(table, index)
     atomic_write_text(stem.with_suffix(".md"), text + "\n")
-    atomic_write_text(stem.with_suffix(".csv"), table.to_csv(index=index))
+    csv = table if csv_table is None else csv_table
+    atomic_write_text(stem.with_suffix(".csv"), csv.to_csv(index=index))
     if not table.empty:
         atomic_write_text(stem.with_suffix(".tex"), table.to_latex(index=index, float_format="%.4g"))
     return text
@@ -152,10 +161,12 @@ def readme_blocks(df: pd.DataFrame) -> dict[str, str]:
     sel = headline_cells(df, HEADLINE)
     caption = sel.caption + (f" Other configs of this experiment, not shown: {'; '.join(sel.others)}."
                              if sel.others else "")
+    table = overhead_table(df)
+    shortened = not table.equals(overhead_table(df, full_mode=True))
     return {
         "seed": seed_markdown(df),
         "overhead": f"{caption} Slowdown vs plaintext, both timed in the same run.\n\n"
-                    + markdown(overhead_table(df), index=True),
+                    + markdown(table, index=True) + (f"\n\n{SHORTENED_NOTE}" if shortened else ""),
         "protection": f"{caption}\n\n" + markdown(protection_table(df), index=False),
     }
 
@@ -193,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     tables = results / "tables"
     sel = headline_cells(df, HEADLINE)
     summary = write_table(summary_table(df), tables / "summary", index=False)
-    overhead = write_table(overhead_table(df), tables / "overhead", index=True)
+    overhead = write_table(overhead_table(df), tables / "overhead", index=True,
+                           csv_table=overhead_table(df, full_mode=True))
     write_table(protection_table(df), tables / "protection", index=False)
     failures = failed_runs(df)
     write_table(failures, tables / "failed", index=False)
@@ -202,8 +214,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in sorted(df["experiment"].unique()):
         per_experiment[name] = write_table(experiment_table(df, name), tables / f"experiment_{name}",
                                            index=False)
-    figures = draw_figures(df, Path(args.figures), note=lambda m: print(f"nesabench-report: {m}",
-                                                                         file=sys.stderr))
+    def note(m: str) -> None:
+        print(f"nesabench-report: {m}", file=sys.stderr)
+
+    folders = sweep_folders(results)  # results/<experiment>/runs: that sweep's figure comes from there
+    figures = draw_figures(df, Path(args.figures), note=note, drawn_elsewhere=frozenset(folders))
+    figures += draw_sweep_folders(results, Path(args.figures), load_frame, note)
     print(f"## The seed's table, measured\n\n{seed}\n")
     print(f"## Slowdown vs plaintext (same run, same machine)\n\n{sel.caption}\n")
     print(overhead)

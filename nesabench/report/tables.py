@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from nesabench.estimates import estimate_mark
+from nesabench.report.cell_text import short_mode
 from nesabench.report.order import order_techniques, order_workloads, sort_rows
 
 #: The experiment whose records make the headline overhead table.
@@ -124,10 +125,13 @@ def _present(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v)) and v != ""
 
 
-def overhead_cell(row: pd.Series) -> str:
+def overhead_cell(row: pd.Series, full_mode: bool = False) -> str:
     """How a run reads in the comparison table; an estimate says so (with its kind's mark: "~"
-    extrapolated, "≥" lower bound), a refusal gives no number, and a named mode is shown."""
+    extrapolated, "≥" lower bound), a refusal gives no number, and a named mode is shown (shortened
+    by ``short_mode`` unless ``full_mode``: the CSV keeps the record's full mode)."""
     status, s, mode = row.get("status"), row.get("slowdown"), row.get("mode")
+    if _present(mode) and not full_mode:
+        mode = short_mode(mode)
     has = _present(s)
     if status == "ok" and has:
         text = _ratio(float(s))
@@ -151,9 +155,10 @@ def pivot_cells(runs: pd.DataFrame, cell) -> pd.DataFrame:
     return table.fillna("not run").rename_axis(index="technique", columns=None)
 
 
-def overhead_table(df: pd.DataFrame, experiment: str = HEADLINE) -> pd.DataFrame:
-    """Slowdown vs plaintext measured in the same run: techniques as rows, workloads as columns."""
-    return pivot_cells(headline_cells(df, experiment).runs, overhead_cell)
+def overhead_table(df: pd.DataFrame, experiment: str = HEADLINE, full_mode: bool = False) -> pd.DataFrame:
+    """Slowdown vs plaintext measured in the same run: techniques as rows, workloads as columns;
+    modes shortened for reading (``full_mode=True``: as recorded, for the CSV)."""
+    return pivot_cells(headline_cells(df, experiment).runs, lambda r: overhead_cell(r, full_mode))
 
 
 def _score(v) -> str:
