@@ -33,6 +33,7 @@ from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
 
 FHE_MODES = ("execute", "simulate")
+ROUNDING_METHODS = ("auto", "exact", "approximate")
 SPLIT_MODES = ("auto", "whole", "hybrid")
 
 
@@ -62,6 +63,8 @@ class TFHEPipeline:
         mac_budget: Annotated[float, Range(gt=0)] = 3.0e7,
         calibration_samples: Annotated[int, Range(ge=1)] = 64,
         fhe_layers: Annotated[int, Range(ge=1)] | Literal["auto", "all"] = "auto",
+        rounding_method: Literal["auto", "exact", "approximate"] = "auto",
+        approximate_above_pbs: Annotated[int, Range(ge=0)] = 1000,
     ) -> None:
         if not 2 <= n_bits <= 16:
             raise ValueError(f"n_bits={n_bits} must lie in 2..16")
@@ -82,10 +85,19 @@ class TFHEPipeline:
                 isinstance(fhe_layers, bool) or not isinstance(fhe_layers, int) or fhe_layers < 1):
             raise ValueError(f"fhe_layers={fhe_layers!r}; accepted: 'auto', 'all' or an integer >= 1 "
                              "(encoder layers whose linear layers run in FHE)")
+        if rounding_method not in ROUNDING_METHODS:
+            raise ValueError(f"rounding_method={rounding_method!r} is not accepted; accepted: "
+                             f"{', '.join(ROUNDING_METHODS)}")
         if fhe_samples < 1 or max_repeats < 1:
             raise ValueError(f"fhe_samples={fhe_samples} and max_repeats={max_repeats} must be >= 1")
         self.n_bits, self.rounding_threshold_bits, self.p_error = n_bits, rounding_threshold_bits, p_error
         self.fhe = fhe
+        #: Concrete ML's rounding of accumulators: exact (one PBS per rounded-away bit) or approximate
+        #: (one PBS per rounding); auto takes approximate where exact would need more than
+        #: approximate_above_pbs bootstrappings per sample by the stated PBS model.
+        self.rounding_method = rounding_method
+        self.approximate_above_pbs = approximate_above_pbs
+        self._rounding_used = "exact"
         self.fhe_samples = fhe_samples
         self._repeats_cap = max_repeats
         self.mode = mode
@@ -166,7 +178,7 @@ class TFHEPipeline:
             return
         t0 = time.perf_counter()
         self.module = compile_model(workload.copy_model(), workload.calibration().numpy(), self.n_bits,
-                                    self.rounding_threshold_bits, self.p_error)
+                                    self._rounding(workload), self.p_error)
         self._compile_s = time.perf_counter() - t0
         self.client = TFHEClient(self.module)
         if self.fhe == "execute":
@@ -176,6 +188,19 @@ class TFHEPipeline:
             keys = self.client.evaluation_keys()
             self._eval_key_bytes = len(keys)
             self.node = TFHENode(self.module.fhe_circuit.server, keys)
+
+    def _rounding(self, workload: Workload) -> int | dict | None:
+        """rounding_threshold_bits as Concrete ML takes it, with the method chosen for this model."""
+        bits = self.rounding_threshold_bits
+        method = self.rounding_method
+        if bits is not None and method == "auto":
+            ops = count_ops(workload.model, workload.dataset.x_test[:1])
+            exact_pbs = tfhe_pbs_model(ops, self.n_bits, bits)
+            method = "approximate" if exact_pbs > self.approximate_above_pbs else "exact"
+        self._rounding_used = "exact" if bits is None or method == "auto" else method
+        if bits is None or self._rounding_used == "exact":
+            return bits
+        return {"n_bits": bits, "method": "APPROXIMATE"}
 
     def _prepare_hybrid(self, workload: Workload) -> None:
         """Calibrate and compile each linear layer on the inputs it sees; keys per layer circuit."""
@@ -278,7 +303,9 @@ class TFHEPipeline:
         n = max(s.samples, 1)
         circuit = self.module.fhe_circuit if self.module is not None else None
         out: dict[str, float | int | str] = {
+            **({"mode": "approximate rounding"} if self._rounding_used == "approximate" else {}),
             "fhe_mode": self.fhe,
+            "rounding_method": self._rounding_used,
             "compile_s": self._compile_s,
             "keygen_s": self._keygen_s,
             "eval_key_bytes": self._eval_key_bytes,
