@@ -31,7 +31,8 @@ def workload(tmp_path_factory) -> Workload:
 
     def new_model() -> nn.Module:
         torch.manual_seed(0)
-        return TinyTransformer(vocab_size=8, seq_len=4, num_classes=2, d_model=8, n_heads=2, d_ff=8, n_layers=2)
+        return TinyTransformer(vocab_size=8, seq_len=4, num_classes=2, d_model=8, n_heads=2, d_ff=8,
+                               n_layers=2)
 
     model = train_classifier(new_model(), ds, seed=0, epochs=40, lr=0.01)
     return Workload(name="tiny_tf2", dataset=ds, model=model, seed=0, key="tiny_tf2", config={},
@@ -58,7 +59,7 @@ def test_split_takes_the_first_layers_and_the_head_and_refuses_unlike_layers():
     assert not split_layers(names, None).per_layer and split_layers(names, 5).fhe_layers == 3
     assert encoder_layer_of("head") is None and encoder_layer_of("0") is None
     with pytest.raises(ValueError, match="differ in their linear layers"):
-        split_layers(names[:-2] + ["head"], 1)  # layer 2 lacks ff2: one layer cannot stand for all
+        split_layers([*names[:-2], "head"], 1)  # layer 2 lacks ff2: one layer cannot stand for all
 
 
 def test_per_layer_mode_runs_block_0_in_fhe_and_matches_plaintext(workload, executed):
