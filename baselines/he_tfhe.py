@@ -63,7 +63,7 @@ class TFHEPipeline:
         mac_budget: Annotated[float, Range(gt=0)] = 3.0e7,
         calibration_samples: Annotated[int, Range(ge=1)] = 64,
         fhe_layers: Annotated[int, Range(ge=1)] | Literal["auto", "all"] = "auto",
-        rounding_method: Literal["auto", "exact", "approximate"] = "auto",
+        rounding_method: Literal["auto", "exact", "approximate"] = "exact",
         approximate_above_pbs: Annotated[int, Range(ge=0)] = 1000,
     ) -> None:
         if not 2 <= n_bits <= 16:

@@ -149,9 +149,10 @@ def test_rounding_method_auto_takes_approximate_only_above_the_pbs_threshold(tmp
     """The 4-4-2 MLP needs 4 lookups x (1 + rounded bits) PBS by the stated model: exact under a
     threshold of 1000, approximate (Concrete ML's dict form) when the threshold is 0."""
     wl = tiny_workload(tmp_path)
-    exact = TFHEPipeline(n_bits=6, rounding_threshold_bits=6)
+    exact = TFHEPipeline(n_bits=6, rounding_threshold_bits=6, rounding_method="auto")
     assert exact._rounding(wl) == 6 and exact._rounding_used == "exact"
-    approx = TFHEPipeline(n_bits=6, rounding_threshold_bits=6, approximate_above_pbs=0)
+    approx = TFHEPipeline(n_bits=6, rounding_threshold_bits=6, rounding_method="auto",
+                          approximate_above_pbs=0)
     assert approx._rounding(wl) == {"n_bits": 6, "method": "APPROXIMATE"}
     assert approx._rounding_used == "approximate"
     forced = TFHEPipeline(n_bits=6, rounding_threshold_bits=6, rounding_method="approximate")
