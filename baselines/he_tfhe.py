@@ -26,12 +26,14 @@ from nesabench.he.opcount import count_ops
 from nesabench.he.tfhe_compile import compile_model
 from nesabench.he.tfhe_hybrid import HybridTFHE, encrypted_macs, used_linear_layers
 from nesabench.he.tfhe_parties import TFHEClient, TFHENode
+from nesabench.he.tfhe_per_layer import CallCost, LayerClock, LayerSplit, call_cost, split_layers
 from nesabench.parameters import Range
 from nesabench.pipeline import PartyView, Unsupported
 from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
 
 FHE_MODES = ("execute", "simulate")
+ROUNDING_METHODS = ("auto", "exact", "approximate")
 SPLIT_MODES = ("auto", "whole", "hybrid")
 
 
@@ -58,8 +60,11 @@ class TFHEPipeline:
         max_repeats: Annotated[int, Range(ge=1)] = 3,
         check_estimate: bool = True,
         mode: Literal["auto", "whole", "hybrid"] = "auto",
-        mac_budget: Annotated[float, Range(gt=0)] = 2.0e8,
+        mac_budget: Annotated[float, Range(gt=0)] = 3.0e7,
         calibration_samples: Annotated[int, Range(ge=1)] = 64,
+        fhe_layers: Annotated[int, Range(ge=1)] | Literal["auto", "all"] = "auto",
+        rounding_method: Literal["auto", "exact", "approximate"] = "exact",
+        approximate_above_pbs: Annotated[int, Range(ge=0)] = 1000,
     ) -> None:
         if not 2 <= n_bits <= 16:
             raise ValueError(f"n_bits={n_bits} must lie in 2..16")
@@ -76,10 +81,23 @@ class TFHEPipeline:
         if not mac_budget > 0 or calibration_samples < 1:
             raise ValueError(f"mac_budget={mac_budget} must be > 0 and "
                              f"calibration_samples={calibration_samples} >= 1")
+        if fhe_layers not in ("auto", "all") and (
+                isinstance(fhe_layers, bool) or not isinstance(fhe_layers, int) or fhe_layers < 1):
+            raise ValueError(f"fhe_layers={fhe_layers!r}; accepted: 'auto', 'all' or an integer >= 1 "
+                             "(encoder layers whose linear layers run in FHE)")
+        if rounding_method not in ROUNDING_METHODS:
+            raise ValueError(f"rounding_method={rounding_method!r} is not accepted; accepted: "
+                             f"{', '.join(ROUNDING_METHODS)}")
         if fhe_samples < 1 or max_repeats < 1:
             raise ValueError(f"fhe_samples={fhe_samples} and max_repeats={max_repeats} must be >= 1")
         self.n_bits, self.rounding_threshold_bits, self.p_error = n_bits, rounding_threshold_bits, p_error
         self.fhe = fhe
+        #: Concrete ML's rounding of accumulators: exact (one PBS per rounded-away bit) or approximate
+        #: (one PBS per rounding); auto takes approximate where exact would need more than
+        #: approximate_above_pbs bootstrappings per sample by the stated PBS model.
+        self.rounding_method = rounding_method
+        self.approximate_above_pbs = approximate_above_pbs
+        self._rounding_used = "exact"
         self.fhe_samples = fhe_samples
         self._repeats_cap = max_repeats
         self.mode = mode
@@ -87,6 +105,12 @@ class TFHEPipeline:
         #: pass and again on the timed calls; it lowers fhe_samples / max_repeats for big models.
         self.mac_budget = float(mac_budget)
         self.calibration_samples = calibration_samples
+        #: Hybrid mode: encoder layers whose linear layers run in FHE ("auto": all when one whole
+        #: inference fits mac_budget, else 1, measured per layer x the layer count).
+        self.fhe_layers = fhe_layers
+        self.layer_split: LayerSplit | None = None
+        self._clock: LayerClock | None = None
+        self._costs: list[CallCost] = []
         self.split: str | None = None  # "whole" or "hybrid" once check has seen the workload
         self.hybrid: HybridTFHE | None = None
         self._hybrid_names: list[str] = []
@@ -114,9 +138,14 @@ class TFHEPipeline:
         reasons = self._whole_model_blockers(workload)
         self.split = ("hybrid" if reasons else "whole") if self.mode == "auto" else self.mode
         if self.split == "hybrid":
-            self._hybrid_names = used_linear_layers(workload.copy_model(), workload.dataset.x_test[:2])
-            if not self._hybrid_names:
+            names = used_linear_layers(workload.copy_model(), workload.dataset.x_test[:2])
+            if not names:
                 raise Unsupported(f"hybrid TFHE needs nn.Linear layers and {workload.name} has none")
+            wanted = self.fhe_layers
+            if wanted == "auto":
+                wanted = "all" if encrypted_macs(workload.model, names, sample) <= self.mac_budget else 1
+            self.layer_split = split_layers(names, None if wanted == "all" else int(wanted))
+            self._hybrid_names = self.layer_split.names
             self._macs = encrypted_macs(workload.model, self._hybrid_names, sample)
             if self.fhe == "execute":
                 affordable = max(1, int(self.mac_budget // max(self._macs, 1)))
@@ -149,7 +178,7 @@ class TFHEPipeline:
             return
         t0 = time.perf_counter()
         self.module = compile_model(workload.copy_model(), workload.calibration().numpy(), self.n_bits,
-                                    self.rounding_threshold_bits, self.p_error)
+                                    self._rounding(workload), self.p_error)
         self._compile_s = time.perf_counter() - t0
         self.client = TFHEClient(self.module)
         if self.fhe == "execute":
@@ -159,6 +188,19 @@ class TFHEPipeline:
             keys = self.client.evaluation_keys()
             self._eval_key_bytes = len(keys)
             self.node = TFHENode(self.module.fhe_circuit.server, keys)
+
+    def _rounding(self, workload: Workload) -> int | dict | None:
+        """rounding_threshold_bits as Concrete ML takes it, with the method chosen for this model."""
+        bits = self.rounding_threshold_bits
+        method = self.rounding_method
+        if bits is not None and method == "auto":
+            ops = count_ops(workload.model, workload.dataset.x_test[:1])
+            exact_pbs = tfhe_pbs_model(ops, self.n_bits, bits)
+            method = "approximate" if exact_pbs > self.approximate_above_pbs else "exact"
+        self._rounding_used = "exact" if bits is None or method == "auto" else method
+        if bits is None or self._rounding_used == "exact":
+            return bits
+        return {"n_bits": bits, "method": "APPROXIMATE"}
 
     def _prepare_hybrid(self, workload: Workload) -> None:
         """Calibrate and compile each linear layer on the inputs it sees; keys per layer circuit."""
@@ -172,16 +214,35 @@ class TFHEPipeline:
             self.hybrid.keygen()
             self._keygen_s = time.perf_counter() - t0
             self._eval_key_bytes = sum(self.hybrid.wire.eval_key_bytes.values())
+        if self.per_layer:
+            self._clock = LayerClock()
+            self._clock.attach(self.hybrid.hybrid.model, self.layer_split.layers)
+
+    @property
+    def per_layer(self) -> bool:
+        """Hybrid, executed, with fewer FHE encoder layers than the model has: measured per layer x N."""
+        split = self.layer_split
+        return self.split == "hybrid" and self.fhe == "execute" and split is not None and split.per_layer
+
+    def _mode_label(self) -> str:
+        if self.per_layer:
+            return f"hybrid (linear in FHE), measured per layer x {len(self.layer_split.layers)}"
+        return "hybrid (linear in FHE)"
 
     def _infer_hybrid(self, x: torch.Tensor) -> torch.Tensor:
         wire = self.hybrid.wire
         wire.start()
+        if self._clock is not None:
+            self._clock.start()
         t0 = time.perf_counter()
         out = self.hybrid.forward(x, self.fhe)
+        wall = time.perf_counter() - t0
         if self.fhe == "simulate":
             self._last_views = []
             return out.float()
-        self._wall_s += time.perf_counter() - t0
+        self._wall_s += wall
+        if self.per_layer:
+            self._costs.append(call_cost(self.layer_split, self._clock.spans, wire.traffic, wall, len(x)))
         self._infer_calls += 1
         self._stats.samples += len(x)
         self._executed.append((x.detach().clone(), out.detach().numpy()))
@@ -242,7 +303,9 @@ class TFHEPipeline:
         n = max(s.samples, 1)
         circuit = self.module.fhe_circuit if self.module is not None else None
         out: dict[str, float | int | str] = {
+            **({"mode": "approximate rounding"} if self._rounding_used == "approximate" else {}),
             "fhe_mode": self.fhe,
+            "rounding_method": self._rounding_used,
             "compile_s": self._compile_s,
             "keygen_s": self._keygen_s,
             "eval_key_bytes": self._eval_key_bytes,
@@ -281,7 +344,7 @@ class TFHEPipeline:
     def _hybrid_metrics(self) -> dict[str, float | int | str]:
         """Per-sample traffic, rounds and time split of the hybrid; accuracy from simulation."""
         out: dict[str, float | int | str] = {
-            "mode": "hybrid (linear in FHE)",
+            "mode": self._mode_label(),
             "fhe_mode": self.fhe,
             "fhe_layers": len(self._hybrid_names),
             "fhe_layer_names": " ".join(self._hybrid_names),
@@ -312,12 +375,79 @@ class TFHEPipeline:
                 est = tfhe_estimate(self._workload.model, self._workload.dataset.x_test[:1], self.n_bits,
                                     self.rounding_threshold_bits)
                 measured = self._wall_s / n
+                if self.per_layer and self._costs:
+                    measured = sum(c.latency_s for c in self._costs) / n
                 out.update({"estimate_latency_s": est["latency_p50_s"], "estimate_kind": est["estimate_kind"],
                             "estimate_method": est["estimate_method"] + " (the whole model in FHE, "
                             "while the measured cell is the hybrid)",
                             "estimate_ratio": est["latency_p50_s"] / measured})
         out.update(self._accuracies())
+        out.update(self._execute_vs_float())
+        if self.per_layer and self._costs:
+            for key in ("rounds_per_inference", "encrypt_s_per_sample", "node_eval_s_per_sample",
+                        "decrypt_s_per_sample", "client_s_per_sample", "bytes_up_per_sample",
+                        "bytes_down_per_sample", "ciphertext_bytes_per_sample"):
+                if key in out:
+                    out[f"measured_{key}"] = out.pop(key)
+            out.update(self._per_layer_metrics())
         return out
+
+    def _execute_vs_float(self) -> dict[str, float | int | str]:
+        """The executed outputs against the float model: the fidelity of what really ran."""
+        if not self._executed or self._workload is None:
+            return {}
+        xe = torch.cat([torch.as_tensor(a) for a, _ in self._executed])
+        ye = np.concatenate([b for _, b in self._executed])
+        with torch.no_grad():
+            flt = self._workload.model(xe).numpy()
+        split = self.layer_split
+        scope = "every linear layer in FHE (execute)"
+        if self.per_layer:
+            fhe = ", ".join(split.layers[: split.fhe_layers])
+            scope = (f"the linear layers of {fhe} and the head in FHE (execute), those of the other "
+                     f"{len(split.layers) - split.fhe_layers} encoder layers in float on the client")
+        return {"execute_vs_float_agreement": agreement(ye, flt),
+                "execute_vs_float_max_abs_err": float(np.abs(ye - flt).max()),
+                "execute_vs_float_samples": len(xe), "fidelity_scope": scope}
+
+    def _per_layer_metrics(self) -> dict[str, float | int | str]:
+        """Latency, bytes and rounds per inference as measured FHE layer x layers + the rest.
+
+        Replaces the harness's timing of the partly-FHE forward (kept as partial_forward_s) and the
+        per-sample figures counted over the rounds that ran (kept as measured_*).
+        """
+        costs, split = self._costs, self.layer_split
+        n = sum(c.samples for c in costs)
+        lat = np.array([c.latency_s for c in costs])
+        per_sample = lat.sum() / n
+
+        def mean(values) -> float:
+            return float(np.mean(list(values)))
+
+        up, down = sum(c.bytes_up for c in costs) / n, sum(c.bytes_down for c in costs) / n
+        return {
+            "latency_p50_s": float(np.percentile(lat, 50)), "latency_p95_s": float(np.percentile(lat, 95)),
+            "latency_mean_s": float(lat.mean()), "latency_std_s": float(lat.std()),
+            "latency_min_s": float(lat.min()), "latency_max_s": float(lat.max()), "latency_n": len(lat),
+            "latency_per_sample_s": float(per_sample), "throughput_sps": float(1.0 / per_sample),
+            "latency_basis": (f"measured FHE encoder layer (mean of {split.fhe_layers}, entry to exit, "
+                              f"client steps included) x {len(split.layers)} layers + measured embeddings, "
+                              "pooling and head round; bytes and rounds per sample scaled the same way; "
+                              "every "
+                              "infer call (quality pass and timed calls)"),
+            "layers": len(split.layers),
+            "encrypted_layers": split.fhe_layers,
+            "partial_forward_s": sum(c.wall_s for c in costs) / n,
+            "measured_layer_s": mean(s / c.samples for c in costs for s in c.layer_s),
+            "measured_layer_bytes_up": mean(b / c.samples for c in costs for b in c.layer_bytes_up),
+            "measured_layer_bytes_down": mean(b / c.samples for c in costs for b in c.layer_bytes_down),
+            "measured_layer_rounds": mean(r for c in costs for r in c.layer_rounds),
+            "measured_head_s": mean(c.rest_s / c.samples for c in costs),
+            "rounds_per_inference": mean(c.rounds for c in costs),
+            "bytes_up_per_sample": up,
+            "bytes_down_per_sample": down,
+            "ciphertext_bytes_per_sample": up + down,
+        }
 
     def _accuracies(self) -> dict[str, float]:
         """Float vs quantized-in-the-clear vs simulated FHE, whole test split: each loss on its own."""

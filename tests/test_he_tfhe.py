@@ -143,3 +143,20 @@ def test_bootstrap_model_matches_the_compiled_circuits_own_count(name, low, high
     compiled = module.fhe_circuit.programmable_bootstrap_count
     modelled = tfhe_pbs_model(count_ops(wl.model, wl.dataset.x_test[:1]), 6, 6)
     assert low <= modelled / compiled <= high, (modelled, compiled)
+
+
+def test_rounding_method_auto_takes_approximate_only_above_the_pbs_threshold(tmp_path):
+    """The 4-4-2 MLP needs 4 lookups x (1 + rounded bits) PBS by the stated model: exact under a
+    threshold of 1000, approximate (Concrete ML's dict form) when the threshold is 0."""
+    wl = tiny_workload(tmp_path)
+    exact = TFHEPipeline(n_bits=6, rounding_threshold_bits=6, rounding_method="auto")
+    assert exact._rounding(wl) == 6 and exact._rounding_used == "exact"
+    approx = TFHEPipeline(n_bits=6, rounding_threshold_bits=6, rounding_method="auto",
+                          approximate_above_pbs=0)
+    assert approx._rounding(wl) == {"n_bits": 6, "method": "APPROXIMATE"}
+    assert approx._rounding_used == "approximate"
+    forced = TFHEPipeline(n_bits=6, rounding_threshold_bits=6, rounding_method="approximate")
+    assert forced._rounding(wl) == {"n_bits": 6, "method": "APPROXIMATE"}
+    assert TFHEPipeline(rounding_threshold_bits=None, rounding_method="approximate")._rounding(wl) is None
+    with pytest.raises(ValueError, match="rounding_method"):
+        TFHEPipeline(rounding_method="fast")
