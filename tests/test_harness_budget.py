@@ -1,0 +1,75 @@
+"""The harness's budgets for `make table`: the leakage pass's attacker side honours its sample cap and
+its wall time, records when time cut it short, and a leak stays visible at the sizes it leaves."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from baselines.plaintext import PlaintextPipeline
+from nesabench.build import ConfigError
+from nesabench.config import HarnessConfig
+from nesabench.harness.runner import HARNESS_DEFAULTS, LEAKAGE_BUDGET
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class PausedPlaintext(PlaintextPipeline):
+    """Plaintext (the node reads the input: a leak every probe must see) taking ``infer_s`` a call."""
+
+    def __init__(self, infer_s: float = 0.05) -> None:
+        super().__init__()
+        self.infer_s = infer_s
+
+    def infer(self, x):
+        time.sleep(self.infer_s)
+        return super().infer(x)
+
+
+SLOW = ["workload=mlp_cancer", "technique._target_=test_harness_budget.PausedPlaintext",
+        "+technique.infer_s=0.05", "harness.eval_samples=8", "harness.repeats=1", "harness.warmup=0"]
+
+
+@pytest.fixture
+def slow_run(run, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    return lambda *extra: run(*SLOW, *extra)
+
+
+def test_attacker_pairs_stop_at_the_harness_sample_cap(slow_run) -> None:
+    rec = slow_run("harness.leakage_attacker_samples=40", "harness.leakage_attacker_s=60")
+    assert rec.status == "ok", rec.reason
+    # 40 asked, time to spare: not the default 256 (gathered in batches of 32 after a first single call)
+    assert 32 <= rec.extra["leakage_attacker_samples"] <= 40
+    assert "leakage_attacker_budget_hit" not in rec.extra
+    assert rec.extra["input_privacy"] == 0.0  # plaintext: the leak is seen at that size
+
+
+def test_attacker_pairs_stop_at_the_harness_time_budget_and_say_so(slow_run) -> None:
+    # 0.05 s a call: 0.2 s buys 4 pairs, too few to train a probe on, so none are gathered; the
+    # probes cross-validate on the 8 evaluated pairs and still read the plaintext input.
+    rec = slow_run("harness.leakage_attacker_s=0.2")
+    assert rec.status == "ok", rec.reason
+    assert rec.extra["leakage_attacker_samples"] == 0 and rec.extra["leakage_attacker_budget_hit"]
+    assert rec.extra["input_privacy"] == 0.0
+
+
+def test_leakage_budget_is_in_a_runs_identity_only_when_not_the_default(slow_run) -> None:
+    default = slow_run("harness.leakage=false")
+    same = slow_run("harness.leakage=false", "harness.leakage_attacker_samples=256")
+    other = slow_run("harness.leakage=false", "harness.leakage_attacker_samples=64")
+    assert default.config_hash == same.config_hash != other.config_hash
+
+
+def test_harness_budget_defaults_are_the_suites_and_bad_values_are_refused() -> None:
+    from nesabench.leakage import suite
+
+    assert set(LEAKAGE_BUDGET) <= set(HARNESS_DEFAULTS)
+    assert HARNESS_DEFAULTS["leakage_attacker_samples"] == suite.MAX_ATTACKER_SAMPLES
+    assert HARNESS_DEFAULTS["leakage_attacker_s"] == suite.ATTACKER_BUDGET_S
+    with pytest.raises(ConfigError, match="leakage_attacker_samples"):
+        HarnessConfig(leakage_attacker_samples=-1)
+    with pytest.raises(ConfigError, match="leakage_attacker_s"):
+        HarnessConfig(leakage_attacker_s=-0.5)
