@@ -39,6 +39,10 @@ class HarnessConfig:
     # the evaluated pairs instead; a record says leakage_attacker_budget_hit when time cut them short.
     leakage_attacker_samples: int = 256  # = nesabench.leakage.suite.MAX_ATTACKER_SAMPLES
     leakage_attacker_s: float = 10.0  # = nesabench.leakage.suite.ATTACKER_BUDGET_S
+    # Shadow models per membership audit of a model a technique trained (and of the workload's own
+    # model, its comparison point): 0 = the LOSS attack only; >= 2 adds offline LiRA. Each shadow is
+    # one more training run of the recipe (minutes for minilm's on a cold cache).
+    mia_shadows: int = 4  # = nesabench.harness.training_audit.SHADOWS
 
     def __post_init__(self) -> None:
         for name in ("repeats", "batch_size"):
@@ -55,6 +59,9 @@ class HarnessConfig:
                 f"harness.leakage_attacker_samples must be >= 0, got {self.leakage_attacker_samples}")
         if not self.leakage_attacker_s >= 0:
             raise ConfigError(f"harness.leakage_attacker_s must be >= 0, got {self.leakage_attacker_s}")
+        if self.mia_shadows < 0 or self.mia_shadows == 1:
+            raise ConfigError(
+                f"harness.mia_shadows must be 0 (LOSS attack only) or >= 2, got {self.mia_shadows}")
         if self.eval_samples is not None and self.eval_samples < 1:
             raise ConfigError(f"harness.eval_samples must be >= 1 or null, got {self.eval_samples}")
 

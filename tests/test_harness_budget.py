@@ -12,6 +12,7 @@ from baselines.plaintext import PlaintextPipeline
 from nesabench.build import ConfigError
 from nesabench.config import HarnessConfig
 from nesabench.harness.runner import HARNESS_DEFAULTS, LEAKAGE_BUDGET
+from nesabench.harness.training_audit import SHADOWS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,24 @@ class PausedPlaintext(PlaintextPipeline):
     def infer(self, x):
         time.sleep(self.infer_s)
         return super().infer(x)
+
+
+class AuditedPlaintext(PlaintextPipeline):
+    """Plaintext offering the workload's model to the membership audit; shadows must not be needed."""
+
+    def prepare(self, workload) -> None:
+        super().prepare(workload)
+        self._workload = workload
+
+    def trained_model(self):
+        from nesabench.pipeline import TrainedModel
+
+        def no_shadows(x, y, seed):
+            raise AssertionError("harness.mia_shadows=0 must train no shadow")
+
+        ds = self._workload.dataset
+        return TrainedModel(model=self._workload.model, train_x=ds.x_train, train_y=ds.y_train,
+                            retrain=no_shadows)
 
 
 SLOW = ["workload=mlp_cancer", "technique._target_=test_harness_budget.PausedPlaintext",
@@ -63,13 +82,25 @@ def test_leakage_budget_is_in_a_runs_identity_only_when_not_the_default(slow_run
     assert default.config_hash == same.config_hash != other.config_hash
 
 
+def test_membership_audit_trains_as_many_shadows_as_the_harness_says(run, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    rec = run("workload=mlp_cancer", "technique._target_=test_harness_budget.AuditedPlaintext",
+              "harness.leakage=false", "harness.mia_shadows=0")
+    assert rec.status == "ok", rec.reason
+    assert rec.extra["mia_shadows"] == 0 and rec.extra["plaintext_mia_shadows"] == 0
+    assert "mia_lira_auc" not in rec.extra and rec.extra["mia_attack"] == "loss"
+
+
 def test_harness_budget_defaults_are_the_suites_and_bad_values_are_refused() -> None:
     from nesabench.leakage import suite
 
     assert set(LEAKAGE_BUDGET) <= set(HARNESS_DEFAULTS)
     assert HARNESS_DEFAULTS["leakage_attacker_samples"] == suite.MAX_ATTACKER_SAMPLES
     assert HARNESS_DEFAULTS["leakage_attacker_s"] == suite.ATTACKER_BUDGET_S
+    assert HARNESS_DEFAULTS["mia_shadows"] == SHADOWS
     with pytest.raises(ConfigError, match="leakage_attacker_samples"):
         HarnessConfig(leakage_attacker_samples=-1)
     with pytest.raises(ConfigError, match="leakage_attacker_s"):
         HarnessConfig(leakage_attacker_s=-0.5)
+    with pytest.raises(ConfigError, match="mia_shadows"):
+        HarnessConfig(mia_shadows=1)

@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 #: Harness settings that change what is measured, hence part of a run's identity.
 TIMING_SETTINGS = ("warmup", "repeats", "batch_size", "eval_samples", "torch_threads", "leakage")
 
-#: Leakage-pass budgets: in a run's identity only when they differ from the default (older records keep
-#: their hashes), since fewer attacker-side pairs can change a leakage score.
-LEAKAGE_BUDGET = ("leakage_attacker_samples", "leakage_attacker_s")
+#: Leakage and membership-audit budgets: in a run's identity only when they differ from the default
+#: (older records keep their hashes), since fewer attacker-side pairs or shadows can change a score.
+LEAKAGE_BUDGET = ("leakage_attacker_samples", "leakage_attacker_s", "mia_shadows")
 HARNESS_DEFAULTS = {f.name: f.default for f in dataclasses.fields(HarnessConfig)}
 
 #: Overrides that change where results go or whether a run is skipped, not what it measures.
@@ -235,7 +235,7 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
         record.slowdown = slowdown(record.latency_p50_s, record.plaintext_latency_p50_s)  # metrics may set it
     from nesabench.harness.training_audit import audit_training  # membership audit of a trained model
 
-    record.update(audit_training(workload, pipeline))
+    record.update(audit_training(workload, pipeline, shadows=harness.mia_shadows))
     if harness.leakage:
         from nesabench.leakage.suite import AttackerBudget, evaluate_leakage
 
