@@ -104,3 +104,13 @@ def test_harness_budget_defaults_are_the_suites_and_bad_values_are_refused() -> 
         HarnessConfig(leakage_attacker_s=-0.5)
     with pytest.raises(ConfigError, match="mia_shadows"):
         HarnessConfig(mia_shadows=1)
+
+
+def test_progress_line_gives_a_time_to_the_end_from_the_mean_job_so_far() -> None:
+    from nesabench.progress import SweepPosition
+
+    pos = SweepPosition(index=3, total=8, elapsed_s=120.0)
+    assert pos.status(done=2) == ("5 left after this, sweep elapsed 2m00s, "
+                                  "about 6m00s to go at the mean job so far")  # 6 jobs of 1m each
+    assert pos.status(done=3).endswith("about 3m20s to go at the mean job so far")
+    assert "to go" not in pos.status(done=0) and "to go" not in SweepPosition(8, 8, 60.0).status(done=8)

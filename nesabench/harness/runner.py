@@ -122,7 +122,8 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
         return old
     tag = f"[{record.technique} / {record.workload}]"
     if position:
-        log.info("%s%s / %s starts (%s)", where, record.technique, record.workload, position.status())
+        log.info("%s%s / %s starts (%s)", where, record.technique, record.workload,
+                 position.status(done=position.index - 1))
     started = time.perf_counter()
     try:
         workload = load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
@@ -147,7 +148,7 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
     log.info("%s", summary_line(record, path))
     end = sweep_position()
     log.info("%s%s / %s took %s%s", f"{end.tag()} " if end else "", record.technique, record.workload,
-             duration(record.extra["run_s"]), f" ({end.status()})" if end else "")
+             duration(record.extra["run_s"]), f" ({end.status(done=end.index)})" if end else "")
     return record
 
 
