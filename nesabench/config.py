@@ -34,6 +34,15 @@ class HarnessConfig:
     # crosses it, and timed calls are cut to what fits in it (at least one). make table uses it so a
     # technique taking minutes per sample cannot take the whole budget; fast techniques never reach it.
     max_eval_s: Optional[float] = None  # noqa: UP045 - OmegaConf reads typing.Optional
+    # The leakage pass's attacker side: at most this many train inputs run through the technique, in
+    # at most this many seconds (probes train on them). Fewer than 32 pairs: probes cross-validate on
+    # the evaluated pairs instead; a record says leakage_attacker_budget_hit when time cut them short.
+    leakage_attacker_samples: int = 256  # = nesabench.leakage.suite.MAX_ATTACKER_SAMPLES
+    leakage_attacker_s: float = 10.0  # = nesabench.leakage.suite.ATTACKER_BUDGET_S
+    # Shadow models per membership audit of a model a technique trained (and of the workload's own
+    # model, its comparison point): 0 = the LOSS attack only; >= 2 adds offline LiRA. Each shadow is
+    # one more training run of the recipe (minutes for minilm's on a cold cache).
+    mia_shadows: int = 4  # = nesabench.harness.training_audit.SHADOWS
 
     def __post_init__(self) -> None:
         for name in ("repeats", "batch_size"):
@@ -45,6 +54,14 @@ class HarnessConfig:
             raise ConfigError(f"harness.torch_threads must be >= 1 or null, got {self.torch_threads}")
         if self.max_eval_s is not None and not self.max_eval_s > 0:
             raise ConfigError(f"harness.max_eval_s must be > 0 or null, got {self.max_eval_s}")
+        if self.leakage_attacker_samples < 0:
+            raise ConfigError(
+                f"harness.leakage_attacker_samples must be >= 0, got {self.leakage_attacker_samples}")
+        if not self.leakage_attacker_s >= 0:
+            raise ConfigError(f"harness.leakage_attacker_s must be >= 0, got {self.leakage_attacker_s}")
+        if self.mia_shadows < 0 or self.mia_shadows == 1:
+            raise ConfigError(
+                f"harness.mia_shadows must be 0 (LOSS attack only) or >= 2, got {self.mia_shadows}")
         if self.eval_samples is not None and self.eval_samples < 1:
             raise ConfigError(f"harness.eval_samples must be >= 1 or null, got {self.eval_samples}")
 

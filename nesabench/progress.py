@@ -39,11 +39,15 @@ class SweepPosition:
         """``[k/N]`` (``[k]`` when the size is unknown)."""
         return f"[{self.index}/{self.total}]" if self.total else f"[{self.index}]"
 
-    def status(self) -> str:
-        """How many jobs come after this one and how long the sweep has run."""
+    def status(self, done: int | None = None) -> str:
+        """How many jobs come after this one and how long the sweep has run; given how many jobs are
+        ``done``, also a rough time to the end: the mean job so far times the jobs still to run."""
         parts = [f"{self.total - self.index} left after this"] if self.total else []
         if self.elapsed_s is not None:
             parts.append(f"sweep elapsed {duration(self.elapsed_s)}")
+            if done and self.total and done < self.total:
+                eta = self.elapsed_s / done * (self.total - done)
+                parts.append(f"about {duration(eta)} to go at the mean job so far")
         return ", ".join(parts)
 
 

@@ -6,6 +6,7 @@ The runner reads capabilities off the pipeline (``verify``, ``metrics``, ``max_e
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 #: Harness settings that change what is measured, hence part of a run's identity.
 TIMING_SETTINGS = ("warmup", "repeats", "batch_size", "eval_samples", "torch_threads", "leakage")
 
+#: Leakage and membership-audit budgets: in a run's identity only when they differ from the default
+#: (older records keep their hashes), since fewer attacker-side pairs or shadows can change a score.
+LEAKAGE_BUDGET = ("leakage_attacker_samples", "leakage_attacker_s", "mia_shadows")
+HARNESS_DEFAULTS = {f.name: f.default for f in dataclasses.fields(HarnessConfig)}
+
 #: Overrides that change where results go or whether a run is skipped, not what it measures.
 NOT_A_VARIANT = ("paths.", "harness.resume=", "hydra.", "experiment=")
 
@@ -48,7 +54,8 @@ def run_config_hash(cfg: DictConfig, harness: HarnessConfig) -> str:
         | ({"max_eval_s": harness.max_eval_s} if harness.max_eval_s is not None else {})
         # what the attacker is assumed to know changes the leakage scores; in the identity only when
         # it differs from the default, so records made before it was added keep their hashes
-        | ({"attacker_knows_model": False} if not harness.attacker_knows_model else {}),
+        | ({"attacker_knows_model": False} if not harness.attacker_knows_model else {})
+        | {k: getattr(harness, k) for k in LEAKAGE_BUDGET if getattr(harness, k) != HARNESS_DEFAULTS[k]},
         "seed": cfg.seed,
     })
 
@@ -115,7 +122,8 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
         return old
     tag = f"[{record.technique} / {record.workload}]"
     if position:
-        log.info("%s%s / %s starts (%s)", where, record.technique, record.workload, position.status())
+        log.info("%s%s / %s starts (%s)", where, record.technique, record.workload,
+                 position.status(done=position.index - 1))
     started = time.perf_counter()
     try:
         workload = load_workload(cfg.workload, cfg.seed, cfg.paths.cache_dir)
@@ -140,7 +148,7 @@ def run_experiment(cfg: DictConfig, overrides: list[str] | None = None, experime
     log.info("%s", summary_line(record, path))
     end = sweep_position()
     log.info("%s%s / %s took %s%s", f"{end.tag()} " if end else "", record.technique, record.workload,
-             duration(record.extra["run_s"]), f" ({end.status()})" if end else "")
+             duration(record.extra["run_s"]), f" ({end.status(done=end.index)})" if end else "")
     return record
 
 
@@ -228,12 +236,14 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
         record.slowdown = slowdown(record.latency_p50_s, record.plaintext_latency_p50_s)  # metrics may set it
     from nesabench.harness.training_audit import audit_training  # membership audit of a trained model
 
-    record.update(audit_training(workload, pipeline))
+    record.update(audit_training(workload, pipeline, shadows=harness.mia_shadows))
     if harness.leakage:
-        from nesabench.leakage.suite import evaluate_leakage
+        from nesabench.leakage.suite import AttackerBudget, evaluate_leakage
 
+        budget = AttackerBudget(harness.leakage_attacker_samples, harness.leakage_attacker_s)
         record.update(evaluate_leakage(workload, pipeline, x_eval, views, record.latency_per_sample_s,
-                                       attacker_knows_model=harness.attacker_knows_model))
+                                       attacker_knows_model=harness.attacker_knows_model,
+                                       attacker_budget=budget))
 
 
 def view_accounting(views: list[list[PartyView]]) -> dict[str, Any]:

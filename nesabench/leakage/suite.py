@@ -94,11 +94,21 @@ def _batch_sizes(n: int, calls: int) -> list[int]:
     return [min(size, n - i) for i in range(0, n, size)] if n else []
 
 
-def _affordable(per_sample_s: float, available: int) -> int:
-    return int(min(MAX_ATTACKER_SAMPLES, available, ATTACKER_BUDGET_S / max(per_sample_s, 1e-9)))
+@dataclass(frozen=True)
+class AttackerBudget:
+    """How many attacker-side pairs to gather at most, and in how much wall time (the harness's
+    ``leakage_attacker_samples`` / ``leakage_attacker_s``). Gathering stops at whichever comes first;
+    fewer than MIN_ATTACKER_SAMPLES pairs means probes cross-validate on the evaluated pairs."""
+
+    max_samples: int = MAX_ATTACKER_SAMPLES
+    seconds: float = ATTACKER_BUDGET_S
+
+    def affordable(self, per_sample_s: float, available: int) -> int:
+        return int(min(self.max_samples, available, self.seconds / max(per_sample_s, 1e-9)))
 
 
-def attacker_pairs(workload: Any, pipeline: Any, batch: int, per_sample_s: float | None = None
+def attacker_pairs(workload: Any, pipeline: Any, batch: int, per_sample_s: float | None = None,
+                   budget: AttackerBudget | None = None,
                    ) -> tuple[torch.Tensor, list[list[PartyView]], list[int]]:
     """Run the pipeline on train inputs (attacker-side data) while it stays within the budget.
 
@@ -107,11 +117,23 @@ def attacker_pairs(workload: Any, pipeline: Any, batch: int, per_sample_s: float
     When the harness already measured the per-sample latency and the budget cannot buy enough
     pairs to train a probe on, no call is made at all (one real TFHE call can take minutes).
     """
+    x, views, sizes, _ = _gather(workload, pipeline, batch, per_sample_s, budget or AttackerBudget())
+    return x, views, sizes
+
+
+def _gather(workload: Any, pipeline: Any, batch: int, per_sample_s: float | None, budget: AttackerBudget
+            ) -> tuple[torch.Tensor, list[list[PartyView]], list[int], bool]:
+    """``attacker_pairs``, and whether time (rather than the sample cap) is what limited them."""
     x_train = workload.dataset.x_train
+    wanted = min(budget.max_samples, len(x_train))
+
+    def short_of_time(per_sample: float) -> bool:
+        return budget.seconds / max(per_sample, 1e-9) < wanted
+
     if pipeline is None or not callable(getattr(pipeline, "infer", None)) or len(x_train) == 0:
-        return x_train[:0], [], []
-    if per_sample_s is not None and _affordable(per_sample_s, len(x_train)) < MIN_ATTACKER_SAMPLES:
-        return x_train[:0], [], []
+        return x_train[:0], [], [], False
+    if per_sample_s is not None and budget.affordable(per_sample_s, len(x_train)) < MIN_ATTACKER_SAMPLES:
+        return x_train[:0], [], [], short_of_time(per_sample_s)
     xs, vs = [], []
     t0 = time.perf_counter()
     try:
@@ -121,7 +143,7 @@ def attacker_pairs(workload: Any, pipeline: Any, batch: int, per_sample_s: float
             xs.append(first)
             vs.append(pipeline.views())
             per_sample = (time.perf_counter() - t0) / len(first)
-            n = _affordable(per_sample, len(x_train))
+            n = budget.affordable(per_sample, len(x_train))
             step = max(batch, min(ATTACKER_BATCH, n - len(first)))
             if step != batch and n > len(first):
                 try:
@@ -130,7 +152,7 @@ def attacker_pairs(workload: Any, pipeline: Any, batch: int, per_sample_s: float
                     vs.append(pipeline.views())
                     xs.append(x_train[len(first) : len(first) + step])
                     per_sample = (time.perf_counter() - t1) / step
-                    n = _affordable(per_sample, len(x_train))
+                    n = budget.affordable(per_sample, len(x_train))
                 except (RuntimeError, ValueError, TypeError, IndexError) as err:
                     # a pipeline built for the harness's batch size (a fixed-shape circuit, say)
                     # refuses a larger batch with a shape error: go on at the harness's batch size
@@ -138,7 +160,9 @@ def attacker_pairs(workload: Any, pipeline: Any, batch: int, per_sample_s: float
                              step, type(err).__name__, err, batch)
                     step = batch
             done = sum(len(b) for b in xs)
-            while done + step <= n and time.perf_counter() - t0 < 2 * ATTACKER_BUDGET_S:
+            while done + step <= n:
+                if time.perf_counter() - t0 >= 2 * budget.seconds:
+                    return torch.cat(xs), vs, [len(b) for b in xs], True
                 b = x_train[done : done + step]
                 pipeline.infer(b)
                 vs.append(pipeline.views())
@@ -146,8 +170,8 @@ def attacker_pairs(workload: Any, pipeline: Any, batch: int, per_sample_s: float
                 done += len(b)
     except Exception as err:
         log.warning("leakage: attacker-side infer failed (%s); using cross-validation", err)
-        return x_train[:0], [], []
-    return torch.cat(xs), vs, [len(b) for b in xs]
+        return x_train[:0], [], [], False
+    return torch.cat(xs), vs, [len(b) for b in xs], short_of_time(per_sample)
 
 
 def _labels(workload: Any, inputs: torch.Tensor, x_att: torch.Tensor) -> np.ndarray | None:
@@ -252,11 +276,13 @@ def _collusion(series: list[V.ViewSeries], data: AttackData) -> list[AttackResul
 def evaluate_leakage(
     workload: Any, pipeline: Any, inputs: torch.Tensor, views: list[list[PartyView]],
     per_sample_s: float | None = None, attacker_knows_model: bool = True,
+    attacker_budget: AttackerBudget | None = None,
 ) -> dict[str, Any]:
     """Flat record keys summarizing per-party leakage (see nesabench.leakage.summary).
 
     ``per_sample_s`` is the technique's measured latency per sample, when the harness has it.
     ``attacker_knows_model``: whether attacks may use the public model's weights (weight views).
+    ``attacker_budget``: attacker-side pairs and seconds to gather them (default: the module's caps).
     """
     t0 = time.perf_counter()
     n = len(inputs)
@@ -266,14 +292,16 @@ def evaluate_leakage(
         # (a simulation, say) is not scored.
         return {**record_keys([], reason="no view of an untrusted party was recorded"),
                 "leakage_complete": False, "leakage_eval_samples": n, "leakage_s": time.perf_counter() - t0}
-    x_att, att_views, att_sizes = attacker_pairs(workload, pipeline, sizes[0] if sizes else 1, per_sample_s)
+    x_att, att_views, att_sizes, on_time = _gather(workload, pipeline, sizes[0] if sizes else 1, per_sample_s,
+                                                   attacker_budget or AttackerBudget())
     if len(x_att) < MIN_ATTACKER_SAMPLES and n < MIN_EVAL_SAMPLES:
         # Too few pairs to train and test any probe: say so rather than score a privacy nobody tested.
         why = (f"too few samples to attack: {n} evaluated and {len(x_att)} attacker-side (probes need "
                f"{MIN_EVAL_SAMPLES} evaluated or {MIN_ATTACKER_SAMPLES} attacker-side); raise the "
                "technique's sample budget")
         return {**record_keys([], reason=why), "leakage_complete": False,
-                "leakage_attacker_samples": len(x_att), "leakage_eval_samples": n, "leakage_errors": why,
+                "leakage_attacker_budget_hit": on_time, "leakage_attacker_samples": len(x_att),
+                "leakage_eval_samples": n, "leakage_errors": why,
                 "leakage_s": time.perf_counter() - t0}
     ds = workload.dataset
     data = AttackData(
@@ -323,6 +351,8 @@ def evaluate_leakage(
         log.exception("leakage: collusion sweep failed")
         extra, errors = [], [*errors, f"collusion: {type(err).__name__}: {err}"]
     out = record_keys(list(summaries.values()), extra)
+    if on_time:  # gathering stopped on its time budget, short of the sample cap
+        out["leakage_attacker_budget_hit"] = True
     out.update({"leakage_attacker_samples": len(x_att), "leakage_eval_samples": n,
                 "leakage_s": time.perf_counter() - t0, "attacker_knows_model": attacker_knows_model})
     if held_weights:  # EE: the weight attacks' own numbers (key recovered, tokens read back)
