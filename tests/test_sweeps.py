@@ -206,3 +206,13 @@ def test_a_quality_pass_over_its_budget_stops_and_cuts_the_timed_calls(run, monk
     assert full.config_hash != rec.config_hash
     fast = run("workload=mlp_cancer", "technique=plaintext", "harness.leakage=false", "harness.max_eval_s=30")
     assert fast.eval_samples == 64 and "eval_budget_hit" not in fast.extra  # fast techniques never reach it
+
+
+def test_a_call_longer_than_the_budget_is_timed_from_the_quality_pass(run, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "tests"))
+    rec = run("workload=mlp_cancer", "technique._target_=techniques_for_sweeps.SlowInferPipeline",
+              "+technique.infer_s=0.4", "harness.eval_samples=8", "harness.repeats=5",
+              "harness.leakage=false", "harness.max_eval_s=0.3")
+    assert rec.status == "ok", rec.reason
+    assert rec.eval_samples == 1 and rec.extra["timing_from_quality_pass"]
+    assert rec.latency_n == 1 and 0.4 <= rec.latency_p50_s < 0.4 + 0.3  # the one call the pass made

@@ -187,11 +187,14 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
         pipeline.prepare(workload)
         record.setup_s = time.perf_counter() - t0
         log.info("%s prepared in %.2fs; evaluating %d samples", tag, record.setup_s, n_eval)
-        outputs, views = [], []
+        outputs, views, call_s = [], [], []
         t0 = time.perf_counter()
         with torch.no_grad():
             for b in batches_of(x_eval, harness.batch_size):
-                outputs.append(torch.as_tensor(pipeline.infer(b)).reshape(len(b), *reference.shape[1:]))
+                t_call = time.perf_counter()
+                out = pipeline.infer(b)
+                call_s.append(time.perf_counter() - t_call)
+                outputs.append(torch.as_tensor(out).reshape(len(b), *reference.shape[1:]))
                 views.append(pipeline.views())
                 if harness.max_eval_s is not None and time.perf_counter() - t0 > harness.max_eval_s:
                     break
@@ -212,12 +215,20 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
     repeats = min(harness.repeats, getattr(pipeline, "max_repeats", None) or harness.repeats)
     warmup = min(harness.warmup, repeats)
     per_call = record.eval_s / max(1, len(outputs))
-    if harness.max_eval_s is not None and per_call * (warmup + repeats) > harness.max_eval_s:
-        # over the budget: as many timed calls as fit (at least one) and no warm-up beyond the
-        # quality pass, which has already run the technique
-        repeats, warmup = max(1, min(repeats, int(harness.max_eval_s // per_call))), 0
-        record.update({"timing_budget_hit": True})
-    lat = TimingStats.of(time_calls(pipeline.infer, timed, warmup, repeats))
+    from_quality_pass = (harness.max_eval_s is not None and per_call > harness.max_eval_s
+                         and len(timed[0]) == harness.batch_size)
+    if from_quality_pass:
+        # one call alone passes the budget: the quality pass's calls (same samples, same batch
+        # size, same timer around infer) are the timed calls, rather than running it once more
+        record.update({"timing_budget_hit": True, "timing_from_quality_pass": True})
+        lat = TimingStats.of(call_s)
+    else:
+        if harness.max_eval_s is not None and per_call * (warmup + repeats) > harness.max_eval_s:
+            # over the budget: as many timed calls as fit (at least one) and no warm-up beyond the
+            # quality pass, which has already run the technique
+            repeats, warmup = max(1, min(repeats, int(harness.max_eval_s // per_call))), 0
+            record.update({"timing_budget_hit": True})
+        lat = TimingStats.of(time_calls(pipeline.infer, timed, warmup, repeats))
     # The reference is timed again after the technique, so drift in machine load during the run
     # (thermal, other processes) weighs on both sides of the ratio alike.
     ref = TimingStats.of(ref_times + time_calls(model, timed, harness.warmup, harness.repeats))
