@@ -29,6 +29,7 @@ from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
 from nesabench.zk.circuit import (
     CALIBRATION_TARGETS,
+    DEFAULT_INNER_COLS,
     Circuit,
     CircuitError,
     Inputs,
@@ -36,7 +37,7 @@ from nesabench.zk.circuit import (
     logrows_for,
 )
 from nesabench.zk.layers import LayerSplit, split_layers
-from nesabench.zk.mask import MASK_FILL, with_padded_copies
+from nesabench.zk.mask import MASK_FILL, has_padding, with_padded_copies
 from nesabench.zk.scaling import MIN_PROBE_LOGROWS, count_macs, measure_scaling
 from nesabench.zk.srs import get_or_make_srs
 from nesabench.zk.tamper import TAMPER_CASES, flip_proof_byte, tamper_output, tamper_public_input
@@ -69,6 +70,7 @@ class ZkEzklPipeline:
         per_layer_params: Annotated[int, Range(ge=1)] = 1_000_000,
         mask_fill: Annotated[float, Range(gt=0)] = MASK_FILL,
         calibration_scales: Sequence[Annotated[int, Range(ge=0, le=20)]] | None = None,
+        num_inner_cols: Annotated[int, Range(ge=1, le=64)] = DEFAULT_INNER_COLS,
     ) -> None:
         self.visibility = Visibility(input=input_visibility, params=param_visibility)
         if calibration_target not in CALIBRATION_TARGETS:
@@ -84,6 +86,8 @@ class ZkEzklPipeline:
         for name, value in (("max_memory_gb", max_memory_gb), ("mask_fill", mask_fill)):
             if not value > 0:
                 raise ValueError(f"{name}={value} is not accepted; accepted: a positive number")
+        if not 1 <= num_inner_cols <= 64:
+            raise ValueError(f"num_inner_cols={num_inner_cols} is not accepted; accepted: 1..64")
         if per_layer_params < 1:
             raise ValueError(f"per_layer_params={per_layer_params} is not accepted; "
                              "accepted: an integer >= 1")
@@ -103,6 +107,8 @@ class ZkEzklPipeline:
         #: Models with more parameters than this are proved one encoder layer at a time.
         self.per_layer_params = per_layer_params
         self.mask_fill = float(mask_fill)
+        #: EZKL's columns per operation block: more columns trade rows for key memory.
+        self.num_inner_cols = int(num_inner_cols)
         #: Fixed-point scales (log2) calibration may try; None lets EZKL choose.
         self.calibration_scales = None if calibration_scales is None else [int(k) for k in calibration_scales]
         self._split: LayerSplit | None = None
@@ -155,7 +161,7 @@ class ZkEzklPipeline:
         model, example = self._circuit_model(workload)
         self._circuit.export(model, example, self.mask_fill)
         try:
-            rows = self._circuit.gen_settings()["num_rows"]
+            rows = self._circuit.gen_settings(self.num_inner_cols)["num_rows"]
         except CircuitError as err:
             macs = count_macs(workload.model, workload.dataset.x_test[:1])
             raise self._unsupported(
@@ -216,14 +222,19 @@ class ZkEzklPipeline:
             steps.update(mode=f"measured per layer x {layers}", layers=layers,
                          unproven=self._split.unproven)
         t0 = time.perf_counter()
-        rows = c.gen_settings()["num_rows"]
+        rows = c.gen_settings(self.num_inner_cols)["num_rows"]
         steps["settings_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
             calibration = workload.calibration(self.calibration_samples)
-            pad_id = workload.dataset.meta.get("pad_id")
-            if workload.dataset.input_kind == "tokens" and pad_id is not None:
+            ds, pad_id = workload.dataset, workload.dataset.meta.get("pad_id")
+            # Padded copies only where the workload's data has padding: they widen the exponential's
+            # lookup table to the masked scores (tiny_transformer: [-89424, 18040] vs [-14428, 18040]).
+            padded = (ds.input_kind == "tokens" and pad_id is not None
+                      and has_padding(ds.x_train, ds.x_test, pad_id=int(pad_id)))
+            if padded:
                 calibration = with_padded_copies(calibration, int(pad_id))
+            steps["calibration_padded_copies"] = padded
             calibration = self._circuit_inputs(calibration)
             settings = c.calibrate(calibration, self.calibration_target, self.max_logrows,
                                    self.calibration_scales)
@@ -251,6 +262,8 @@ class ZkEzklPipeline:
                                     layers=layers) from err
         steps["setup_keys_s"] = time.perf_counter() - t0
         steps["setup_peak_rss_mb"] = c.setup_peak_rss_mb
+        low, high = run_args["lookup_range"]
+        steps.update(num_inner_cols=run_args["num_inner_cols"], lookup_range_min=low, lookup_range_max=high)
         steps.update(logrows=logrows, num_rows=settings["num_rows"], input_scale=run_args["input_scale"],
                      param_scale=run_args["param_scale"], pk_bytes=c.pk.stat().st_size,
                      vk_bytes=c.vk.stat().st_size, circuit_params=sum(p.numel() for p in model.parameters()))

@@ -83,6 +83,7 @@ def test_private_input_has_no_public_input_tamper_case() -> None:
     ({"max_logrows": 40}, "max_logrows=40"),
     ({"scaling_logrows": [12]}, "scaling_logrows"),
     ({"prove_samples": 0}, "prove_samples=0"),
+    ({"num_inner_cols": 0}, "num_inner_cols=0.*accepted: 1..64"),
 ])
 def test_bad_parameters_raise_a_clear_value_error(kwargs, match: str) -> None:
     with pytest.raises(ValueError, match=match):
