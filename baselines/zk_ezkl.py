@@ -64,6 +64,7 @@ class ZkEzklPipeline:
         prove_samples: Annotated[int, Range(ge=1)] = 8,
         max_repeats: Annotated[int, Range(ge=1)] = 3,
         fidelity_samples: Annotated[int, Range(ge=0)] = 200,
+        max_fidelity_s: Annotated[float, Range(gt=0)] | None = None,
         scaling_logrows: Sequence[Annotated[int, Range(ge=12, le=26)]] = (12, 13, 14, 15, 16),
         check_estimate: bool = True,
         max_memory_gb: Annotated[float, Range(gt=0)] = 8.0,
@@ -99,6 +100,11 @@ class ZkEzklPipeline:
         self.max_logrows = max_logrows
         self.calibration_samples = calibration_samples
         self.fidelity_samples = fidelity_samples
+        if max_fidelity_s is not None and not max_fidelity_s > 0:
+            raise ValueError(f"max_fidelity_s={max_fidelity_s} is not accepted; accepted: a positive number "
+                             "or null")
+        #: The witness-only fidelity pass stops after this many seconds (the record says how many ran).
+        self.max_fidelity_s = None if max_fidelity_s is None else float(max_fidelity_s)
         self.scaling_logrows = ks
         #: Also run the prove-time fit (used for circuits too large to build) on this measured cell.
         self.check_estimate = bool(check_estimate)
@@ -364,7 +370,9 @@ class ZkEzklPipeline:
         """
         out = dict(self._steps)
         if self._prove_call_s and self._key_load_s is None:
-            self._key_load_s = self._circuit.key_load_s()
+            # a proving key of gigabytes (a transformer's) takes seconds to load: once is enough
+            big = self._circuit.pk.stat().st_size > 2**30
+            self._key_load_s = self._circuit.key_load_s(repeats=1 if big else 3)
         call = _median(self._prove_call_s)
         out.update(
             witness_s=_median(self._witness_s), prove_call_s=call, key_load_s=self._key_load_s,
@@ -425,7 +433,13 @@ class ZkEzklPipeline:
             return self._fidelity or {}
         ds = self._workload.dataset
         x, y = ds.x_test[: self.fidelity_samples], ds.y_test[: self.fidelity_samples]
-        circuit = np.stack([self._claimed(xi.unsqueeze(0), "fidelity") for xi in x])
+        rows, t0 = [], time.perf_counter()
+        for xi in x:
+            rows.append(self._claimed(xi.unsqueeze(0), "fidelity"))
+            if self.max_fidelity_s is not None and time.perf_counter() - t0 > self.max_fidelity_s:
+                break
+        circuit = np.stack(rows)
+        x, y = x[: len(rows)], y[: len(rows)]
         with torch.no_grad():
             plain = self._workload.model(x).double().numpy()
         labels = y.numpy()

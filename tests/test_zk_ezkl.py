@@ -76,6 +76,18 @@ def test_private_input_has_no_public_input_tamper_case() -> None:
         pipe.verify("public_input")
 
 
+def test_fidelity_pass_stops_at_its_time_budget_and_says_how_many_ran(proven) -> None:
+    pipe = proven[0]
+    saved = (pipe._fidelity, pipe.max_fidelity_s)
+    try:
+        pipe._fidelity, pipe.max_fidelity_s = None, 1e-9
+        m = pipe.circuit_fidelity()
+        assert m["circuit_eval_samples"] == 1 and 0.0 <= m["circuit_agreement"] <= 1.0
+    finally:
+        pipe._fidelity, pipe.max_fidelity_s = saved
+    assert pipe.circuit_fidelity()["circuit_eval_samples"] == TINY["fidelity_samples"]
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"input_visibility": "encrypted"}, "input_visibility='encrypted'.*accepted: private, public, hashed"),
     ({"param_visibility": "public"}, "param_visibility='public'.*accepted: fixed, private, hashed"),
@@ -84,6 +96,7 @@ def test_private_input_has_no_public_input_tamper_case() -> None:
     ({"scaling_logrows": [12]}, "scaling_logrows"),
     ({"prove_samples": 0}, "prove_samples=0"),
     ({"num_inner_cols": 0}, "num_inner_cols=0.*accepted: 1..64"),
+    ({"max_fidelity_s": 0}, "max_fidelity_s=0"),
 ])
 def test_bad_parameters_raise_a_clear_value_error(kwargs, match: str) -> None:
     with pytest.raises(ValueError, match=match):
