@@ -11,6 +11,7 @@ layer at a time (nesabench/zk/layers.py), its cost recorded as "measured per lay
 
 from __future__ import annotations
 
+import re
 import shutil
 import statistics
 import tempfile
@@ -45,6 +46,12 @@ from nesabench.zk.visibility import Visibility
 
 #: Largest logrows a locally generated KZG SRS is sensible for on one machine (2^26 rows).
 LOGROWS_LIMIT = 26
+
+
+def _peak_mb(message: str) -> float | None:
+    """The peak RSS (MB) a child-process error message reports."""
+    match = re.search(r"peak RSS (\d+) MB", message)
+    return float(match.group(1)) if match else None
 
 
 def _median(values: list[float]) -> float | None:
@@ -289,7 +296,14 @@ class ZkEzklPipeline:
             t0 = time.perf_counter()
             witness, wpath = c.witness(inputs, tag)
             self._witness_s.append(time.perf_counter() - t0)
-            proof = c.prove(wpath, tag)
+            try:
+                proof = c.prove(wpath, tag)
+            except CircuitError as err:  # the proving child over its memory cap (or failed): named, measured
+                self._steps["prove_peak_rss_mb"] = _peak_mb(str(err))
+                raise self._unsupported(
+                    self._workload, f"proving does not fit {self.max_memory_gb:g} GB at logrows "
+                    f"{self._steps.get('logrows')} ({err})", rows=self._steps.get("num_rows"), macs=None,
+                    layers=self._steps.get("layers", 1)) from err
             self._prove_call_s.append(proof.call_s)
             self._io_s.append(proof.io_s + c.last_input_io_s)
             t0 = time.perf_counter()

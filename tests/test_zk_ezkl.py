@@ -88,6 +88,21 @@ def test_fidelity_pass_stops_at_its_time_budget_and_says_how_many_ran(proven) ->
     assert pipe.circuit_fidelity()["circuit_eval_samples"] == TINY["fidelity_samples"]
 
 
+def test_proving_over_the_memory_cap_is_unsupported_naming_cap_and_peak(proven) -> None:
+    pipe, _, x, _ = proven
+    saved = (pipe._circuit.max_memory_gb, pipe._last)
+    try:
+        pipe._circuit.max_memory_gb, pipe.max_memory_gb = 0.05, 0.05
+        with pytest.raises(Unsupported) as info:
+            pipe.infer(x[:1])
+        assert "proving does not fit 0.05 GB" in info.value.reason and "peak RSS" in info.value.reason
+        assert info.value.estimate["latency_p50_s"] > 0
+    finally:
+        pipe._circuit.max_memory_gb, pipe._last = saved
+        pipe.max_memory_gb = saved[0]
+    assert pipe.verify(None).verified
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"input_visibility": "encrypted"}, "input_visibility='encrypted'.*accepted: private, public, hashed"),
     ({"param_visibility": "public"}, "param_visibility='public'.*accepted: fixed, private, hashed"),
