@@ -11,6 +11,7 @@ layer at a time (nesabench/zk/layers.py), its cost recorded as "measured per lay
 
 from __future__ import annotations
 
+import re
 import shutil
 import statistics
 import tempfile
@@ -29,6 +30,7 @@ from nesabench.quality import accuracy, agreement
 from nesabench.workloads.workload import Workload
 from nesabench.zk.circuit import (
     CALIBRATION_TARGETS,
+    DEFAULT_INNER_COLS,
     Circuit,
     CircuitError,
     Inputs,
@@ -36,7 +38,7 @@ from nesabench.zk.circuit import (
     logrows_for,
 )
 from nesabench.zk.layers import LayerSplit, split_layers
-from nesabench.zk.mask import MASK_FILL, with_padded_copies
+from nesabench.zk.mask import MASK_FILL, has_padding, with_padded_copies
 from nesabench.zk.scaling import MIN_PROBE_LOGROWS, count_macs, measure_scaling
 from nesabench.zk.srs import get_or_make_srs
 from nesabench.zk.tamper import TAMPER_CASES, flip_proof_byte, tamper_output, tamper_public_input
@@ -44,6 +46,12 @@ from nesabench.zk.visibility import Visibility
 
 #: Largest logrows a locally generated KZG SRS is sensible for on one machine (2^26 rows).
 LOGROWS_LIMIT = 26
+
+
+def _peak_mb(message: str) -> float | None:
+    """The peak RSS (MB) a child-process error message reports."""
+    match = re.search(r"peak RSS (\d+) MB", message)
+    return float(match.group(1)) if match else None
 
 
 def _median(values: list[float]) -> float | None:
@@ -63,12 +71,14 @@ class ZkEzklPipeline:
         prove_samples: Annotated[int, Range(ge=1)] = 8,
         max_repeats: Annotated[int, Range(ge=1)] = 3,
         fidelity_samples: Annotated[int, Range(ge=0)] = 200,
+        max_fidelity_s: Annotated[float, Range(gt=0)] | None = None,
         scaling_logrows: Sequence[Annotated[int, Range(ge=12, le=26)]] = (12, 13, 14, 15, 16),
         check_estimate: bool = True,
         max_memory_gb: Annotated[float, Range(gt=0)] = 8.0,
         per_layer_params: Annotated[int, Range(ge=1)] = 1_000_000,
         mask_fill: Annotated[float, Range(gt=0)] = MASK_FILL,
         calibration_scales: Sequence[Annotated[int, Range(ge=0, le=20)]] | None = None,
+        num_inner_cols: Annotated[int, Range(ge=1, le=64)] = DEFAULT_INNER_COLS,
     ) -> None:
         self.visibility = Visibility(input=input_visibility, params=param_visibility)
         if calibration_target not in CALIBRATION_TARGETS:
@@ -84,6 +94,8 @@ class ZkEzklPipeline:
         for name, value in (("max_memory_gb", max_memory_gb), ("mask_fill", mask_fill)):
             if not value > 0:
                 raise ValueError(f"{name}={value} is not accepted; accepted: a positive number")
+        if not 1 <= num_inner_cols <= 64:
+            raise ValueError(f"num_inner_cols={num_inner_cols} is not accepted; accepted: 1..64")
         if per_layer_params < 1:
             raise ValueError(f"per_layer_params={per_layer_params} is not accepted; "
                              "accepted: an integer >= 1")
@@ -95,6 +107,11 @@ class ZkEzklPipeline:
         self.max_logrows = max_logrows
         self.calibration_samples = calibration_samples
         self.fidelity_samples = fidelity_samples
+        if max_fidelity_s is not None and not max_fidelity_s > 0:
+            raise ValueError(f"max_fidelity_s={max_fidelity_s} is not accepted; accepted: a positive number "
+                             "or null")
+        #: The witness-only fidelity pass stops after this many seconds (the record says how many ran).
+        self.max_fidelity_s = None if max_fidelity_s is None else float(max_fidelity_s)
         self.scaling_logrows = ks
         #: Also run the prove-time fit (used for circuits too large to build) on this measured cell.
         self.check_estimate = bool(check_estimate)
@@ -103,6 +120,8 @@ class ZkEzklPipeline:
         #: Models with more parameters than this are proved one encoder layer at a time.
         self.per_layer_params = per_layer_params
         self.mask_fill = float(mask_fill)
+        #: EZKL's columns per operation block: more columns trade rows for key memory.
+        self.num_inner_cols = int(num_inner_cols)
         #: Fixed-point scales (log2) calibration may try; None lets EZKL choose.
         self.calibration_scales = None if calibration_scales is None else [int(k) for k in calibration_scales]
         self._split: LayerSplit | None = None
@@ -155,7 +174,7 @@ class ZkEzklPipeline:
         model, example = self._circuit_model(workload)
         self._circuit.export(model, example, self.mask_fill)
         try:
-            rows = self._circuit.gen_settings()["num_rows"]
+            rows = self._circuit.gen_settings(self.num_inner_cols)["num_rows"]
         except CircuitError as err:
             macs = count_macs(workload.model, workload.dataset.x_test[:1])
             raise self._unsupported(
@@ -216,14 +235,19 @@ class ZkEzklPipeline:
             steps.update(mode=f"measured per layer x {layers}", layers=layers,
                          unproven=self._split.unproven)
         t0 = time.perf_counter()
-        rows = c.gen_settings()["num_rows"]
+        rows = c.gen_settings(self.num_inner_cols)["num_rows"]
         steps["settings_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
             calibration = workload.calibration(self.calibration_samples)
-            pad_id = workload.dataset.meta.get("pad_id")
-            if workload.dataset.input_kind == "tokens" and pad_id is not None:
+            ds, pad_id = workload.dataset, workload.dataset.meta.get("pad_id")
+            # Padded copies only where the workload's data has padding: they widen the exponential's
+            # lookup table to the masked scores (tiny_transformer: [-89424, 18040] vs [-14428, 18040]).
+            padded = (ds.input_kind == "tokens" and pad_id is not None
+                      and has_padding(ds.x_train, ds.x_test, pad_id=int(pad_id)))
+            if padded:
                 calibration = with_padded_copies(calibration, int(pad_id))
+            steps["calibration_padded_copies"] = padded
             calibration = self._circuit_inputs(calibration)
             settings = c.calibrate(calibration, self.calibration_target, self.max_logrows,
                                    self.calibration_scales)
@@ -251,6 +275,8 @@ class ZkEzklPipeline:
                                     layers=layers) from err
         steps["setup_keys_s"] = time.perf_counter() - t0
         steps["setup_peak_rss_mb"] = c.setup_peak_rss_mb
+        low, high = run_args["lookup_range"]
+        steps.update(num_inner_cols=run_args["num_inner_cols"], lookup_range_min=low, lookup_range_max=high)
         steps.update(logrows=logrows, num_rows=settings["num_rows"], input_scale=run_args["input_scale"],
                      param_scale=run_args["param_scale"], pk_bytes=c.pk.stat().st_size,
                      vk_bytes=c.vk.stat().st_size, circuit_params=sum(p.numel() for p in model.parameters()))
@@ -270,7 +296,14 @@ class ZkEzklPipeline:
             t0 = time.perf_counter()
             witness, wpath = c.witness(inputs, tag)
             self._witness_s.append(time.perf_counter() - t0)
-            proof = c.prove(wpath, tag)
+            try:
+                proof = c.prove(wpath, tag)
+            except CircuitError as err:  # the proving child over its memory cap (or failed): named, measured
+                self._steps["prove_peak_rss_mb"] = _peak_mb(str(err))
+                raise self._unsupported(
+                    self._workload, f"proving does not fit {self.max_memory_gb:g} GB at logrows "
+                    f"{self._steps.get('logrows')} ({err})", rows=self._steps.get("num_rows"), macs=None,
+                    layers=self._steps.get("layers", 1)) from err
             self._prove_call_s.append(proof.call_s)
             self._io_s.append(proof.io_s + c.last_input_io_s)
             t0 = time.perf_counter()
@@ -351,7 +384,9 @@ class ZkEzklPipeline:
         """
         out = dict(self._steps)
         if self._prove_call_s and self._key_load_s is None:
-            self._key_load_s = self._circuit.key_load_s()
+            # a proving key of gigabytes (a transformer's) takes seconds to load: once is enough
+            big = self._circuit.pk.stat().st_size > 2**30
+            self._key_load_s = self._circuit.key_load_s(repeats=1 if big else 3)
         call = _median(self._prove_call_s)
         out.update(
             witness_s=_median(self._witness_s), prove_call_s=call, key_load_s=self._key_load_s,
@@ -412,7 +447,13 @@ class ZkEzklPipeline:
             return self._fidelity or {}
         ds = self._workload.dataset
         x, y = ds.x_test[: self.fidelity_samples], ds.y_test[: self.fidelity_samples]
-        circuit = np.stack([self._claimed(xi.unsqueeze(0), "fidelity") for xi in x])
+        rows, t0 = [], time.perf_counter()
+        for xi in x:
+            rows.append(self._claimed(xi.unsqueeze(0), "fidelity"))
+            if self.max_fidelity_s is not None and time.perf_counter() - t0 > self.max_fidelity_s:
+                break
+        circuit = np.stack(rows)
+        x, y = x[: len(rows)], y[: len(rows)]
         with torch.no_grad():
             plain = self._workload.model(x).double().numpy()
         labels = y.numpy()

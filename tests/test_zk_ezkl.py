@@ -76,6 +76,33 @@ def test_private_input_has_no_public_input_tamper_case() -> None:
         pipe.verify("public_input")
 
 
+def test_fidelity_pass_stops_at_its_time_budget_and_says_how_many_ran(proven) -> None:
+    pipe = proven[0]
+    saved = (pipe._fidelity, pipe.max_fidelity_s)
+    try:
+        pipe._fidelity, pipe.max_fidelity_s = None, 1e-9
+        m = pipe.circuit_fidelity()
+        assert m["circuit_eval_samples"] == 1 and 0.0 <= m["circuit_agreement"] <= 1.0
+    finally:
+        pipe._fidelity, pipe.max_fidelity_s = saved
+    assert pipe.circuit_fidelity()["circuit_eval_samples"] == TINY["fidelity_samples"]
+
+
+def test_proving_over_the_memory_cap_is_unsupported_naming_cap_and_peak(proven) -> None:
+    pipe, _, x, _ = proven
+    saved = (pipe._circuit.max_memory_gb, pipe._last)
+    try:
+        pipe._circuit.max_memory_gb, pipe.max_memory_gb = 0.05, 0.05
+        with pytest.raises(Unsupported) as info:
+            pipe.infer(x[:1])
+        assert "proving does not fit 0.05 GB" in info.value.reason and "peak RSS" in info.value.reason
+        assert info.value.estimate["latency_p50_s"] > 0
+    finally:
+        pipe._circuit.max_memory_gb, pipe._last = saved
+        pipe.max_memory_gb = saved[0]
+    assert pipe.verify(None).verified
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"input_visibility": "encrypted"}, "input_visibility='encrypted'.*accepted: private, public, hashed"),
     ({"param_visibility": "public"}, "param_visibility='public'.*accepted: fixed, private, hashed"),
@@ -83,6 +110,8 @@ def test_private_input_has_no_public_input_tamper_case() -> None:
     ({"max_logrows": 40}, "max_logrows=40"),
     ({"scaling_logrows": [12]}, "scaling_logrows"),
     ({"prove_samples": 0}, "prove_samples=0"),
+    ({"num_inner_cols": 0}, "num_inner_cols=0.*accepted: 1..64"),
+    ({"max_fidelity_s": 0}, "max_fidelity_s=0"),
 ])
 def test_bad_parameters_raise_a_clear_value_error(kwargs, match: str) -> None:
     with pytest.raises(ValueError, match=match):

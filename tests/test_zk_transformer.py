@@ -18,7 +18,7 @@ from nesabench.workloads.models import TinyTransformer
 from nesabench.workloads.workload import Workload
 from nesabench.zk.circuit import Circuit
 from nesabench.zk.layers import split_layers
-from nesabench.zk.mask import finite_mask_fill
+from nesabench.zk.mask import finite_mask_fill, has_padding
 from nesabench.zk.visibility import Visibility
 
 # A masked key keeps a weight of at most exp(-MASK_FILL) = 2e-9 of the largest score's: float noise.
@@ -75,6 +75,13 @@ def test_mask_fill_leaves_other_constants_alone(tmp_path: Path) -> None:
         finite_mask_fill(circuit.onnx, 0.0)
 
 
+def test_padding_is_found_only_where_the_data_has_it() -> None:
+    wl = tiny_transformer_workload()
+    assert has_padding(wl.dataset.x_train, wl.dataset.x_test, pad_id=0)
+    assert not has_padding(torch.tensor([[1, 2, 3]]), pad_id=0)
+    assert not has_padding(trained_workload("tiny_transformer").dataset.x_test, pad_id=0)
+
+
 def test_layer_split_reassembles_the_model() -> None:
     wl = tiny_transformer_workload(n_layers=2)
     split = split_layers(wl.copy_model())
@@ -102,6 +109,9 @@ def test_one_layer_transformer_proves_verifies_and_matches_plaintext(per_layer: 
     assert m["mask_values_replaced"] == 1 and m["proofs_made"] == 1
     assert m["setup_peak_rss_mb"] > 0 and m["prove_peak_rss_mb"] > 0
     assert m["circuit_agreement"] >= 0.75
+    # the test data has padding, so calibration saw padded copies (the masked scores' exp table)
+    assert m["calibration_padded_copies"] is True and m["num_inner_cols"] == 2
+    assert m["lookup_range_min"] < 0 < m["lookup_range_max"]
     if per_layer:
         assert m["mode"] == "measured per layer x 2" and m["layers"] == 2
         assert m["latency_p50_s"] >= 2 * m["latency_one_layer_p50_s"] > 0

@@ -30,6 +30,8 @@ CALIBRATION_TARGETS = ("resources", "accuracy")
 DEFAULT_MEMORY_GB = 8.0
 #: A key generation or proof taking longer than this (s) is a failure (see nesabench/zk/child.py).
 CHILD_TIMEOUT_S = 3 * 3600.0
+#: EZKL's own default number of inner columns per operation block (``PyRunArgs().num_inner_cols``).
+DEFAULT_INNER_COLS = 2
 #: Rows a halo2 circuit keeps free for blinding factors and the last-row checks.
 RESERVED_ROWS = 16
 
@@ -114,8 +116,11 @@ class Circuit:
                               output_names=["output"], dynamo=False, opset_version=18)
         self.mask_values_replaced = finite_mask_fill(self.onnx, mask_fill)
 
-    def gen_settings(self) -> dict[str, Any]:
+    def gen_settings(self, num_inner_cols: int = DEFAULT_INNER_COLS) -> dict[str, Any]:
+        """Settings for the exported graph; ``num_inner_cols`` is EZKL's columns per operation block
+        (more columns, fewer rows: the same area, but more columns in the keys)."""
         args = ezkl.PyRunArgs()
+        args.num_inner_cols = int(num_inner_cols)
         args.input_visibility = self.visibility.ezkl_input
         args.param_visibility = self.visibility.ezkl_params
         args.output_visibility = self.visibility.ezkl_output

@@ -64,6 +64,12 @@ def finite_mask_fill(onnx_path: str | Path, fill: float = MASK_FILL) -> int:
     return changed
 
 
+def has_padding(*ids: torch.Tensor, pad_id: int) -> bool:
+    """Whether any of the workload's token id tensors contains the pad id (then calibration needs padded
+    copies; without padding in the data they only widen the exponential's lookup table)."""
+    return any(bool((t == pad_id).any()) for t in ids)
+
+
 def with_padded_copies(ids: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Calibration token ids plus a copy whose last quarter of positions is padding.
 
