@@ -79,6 +79,7 @@ class ZkEzklPipeline:
         mask_fill: Annotated[float, Range(gt=0)] = MASK_FILL,
         calibration_scales: Sequence[Annotated[int, Range(ge=0, le=20)]] | None = None,
         num_inner_cols: Annotated[int, Range(ge=1, le=64)] = DEFAULT_INNER_COLS,
+        max_rows: Annotated[int, Range(ge=1)] | None = None,
     ) -> None:
         self.visibility = Visibility(input=input_visibility, params=param_visibility)
         if calibration_target not in CALIBRATION_TARGETS:
@@ -124,6 +125,11 @@ class ZkEzklPipeline:
         self.num_inner_cols = int(num_inner_cols)
         #: Fixed-point scales (log2) calibration may try; None lets EZKL choose.
         self.calibration_scales = None if calibration_scales is None else [int(k) for k in calibration_scales]
+        if max_rows is not None and max_rows < 1:
+            raise ValueError(f"max_rows={max_rows} is not accepted; accepted: an integer >= 1 or null")
+        #: A circuit with more rows than this (EZKL's uncalibrated count) is not built: recorded
+        #: unsupported with the extrapolated cost, before calibration and key generation spend minutes.
+        self.max_rows = max_rows
         self._split: LayerSplit | None = None
         self._sample_s: list[float] = []
         self._rest_s: list[float] = []
@@ -181,6 +187,12 @@ class ZkEzklPipeline:
                 workload, f"EZKL cannot build a circuit for this model ({err})",
                 rows=None, macs=macs) from err
         self._steps["num_rows_uncalibrated"] = rows
+        if self.max_rows is not None and rows > self.max_rows:
+            raise self._unsupported(
+                workload, f"the circuit has {rows:,} rows, more than max_rows={self.max_rows:,} (set "
+                "technique.max_rows=null to try it: tiny_transformer's 314,501 rows needed more than 8 GB "
+                "to prove, docs/zk.md)", rows=rows, macs=None,
+                layers=1 if self._split is None else self._split.n_layers)
 
     def _unsupported(
         self, workload: Workload, reason: str, rows: int | None, macs: int | None, layers: int = 1

@@ -145,6 +145,17 @@ def test_too_large_for_max_logrows_is_unsupported_with_a_measured_estimate() -> 
     assert est["scaling_logrows_measured"] == "12 13"
 
 
+def test_a_circuit_over_max_rows_is_unsupported_at_check_with_its_rows() -> None:
+    pipe = ZkEzklPipeline(input_visibility="private", max_rows=100, scaling_logrows=(12, 13))
+    with pytest.raises(Unsupported) as info:
+        pipe.check(workload("mlp_cancer"))  # a few hundred rows with a private input
+    assert "more than max_rows=100" in info.value.reason
+    assert info.value.estimate["num_rows"] > 100 and info.value.estimate["latency_p50_s"] > 0
+    ZkEzklPipeline(input_visibility="private", max_rows=100_000).check(workload("mlp_cancer"))  # fits
+    with pytest.raises(ValueError, match="max_rows"):
+        ZkEzklPipeline(max_rows=0)
+
+
 def test_unbuildable_model_is_unsupported_with_a_mac_based_estimate() -> None:
     """A mask fill EZKL cannot represent (as torch's -3.4e38 was) leaves no circuit: MAC-based estimate."""
     pipe = ZkEzklPipeline(scaling_logrows=(12, 13), mask_fill=1e38)
