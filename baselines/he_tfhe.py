@@ -120,6 +120,8 @@ class TFHEPipeline:
         #: After a real execution, also run the estimator (used where nothing compiles) on this cell
         #: and record estimate / measured: the check docs/estimates.md reports.
         self.check_estimate = bool(check_estimate)
+        #: The harness's per-pass budget (harness.max_eval_s); under one the estimator check is skipped.
+        self.budget_s: float | None = None
         self.max_eval_samples = fhe_samples if fhe == "execute" else None
         self.max_repeats = max_repeats if fhe == "execute" else None
         self.module = None
@@ -325,7 +327,7 @@ class TFHEPipeline:
                 "bytes_down_per_sample": s.bytes_down / n,
                 "he_samples": s.samples,
             })
-            if self.check_estimate and self._workload is not None:
+            if self.check_estimate and self._workload is not None and self._estimate_check_allowed(out):
                 est = tfhe_estimate(self._workload.model, self._workload.dataset.x_test[:1], self.n_bits,
                                     self.rounding_threshold_bits)
                 out.update({"estimate_latency_s": est["latency_p50_s"], "estimate_kind": est["estimate_kind"],
@@ -333,6 +335,13 @@ class TFHEPipeline:
                             "estimate_ratio": est["latency_p50_s"] / (s.run_s / n)})
         out.update(self._accuracies())
         return out
+
+    def _estimate_check_allowed(self, out: dict) -> bool:
+        """True when the estimator check may run; under a harness budget it is skipped, and said so."""
+        if self.budget_s is None:
+            return True
+        out["estimate_check"] = f"skipped under harness.max_eval_s={self.budget_s:g}"
+        return False
 
     def _clear_forward(self, x: torch.Tensor, fhe: str, batch: int = 64) -> np.ndarray:
         """Outputs without keys: ``disable`` (quantized in the clear) or ``simulate``, in batches."""
@@ -371,7 +380,7 @@ class TFHEPipeline:
                 "ciphertext_bytes_per_sample": (w.bytes_up + w.bytes_down) / n,
                 "he_samples": s.samples,
             })
-            if self.check_estimate and self._workload is not None:
+            if self.check_estimate and self._workload is not None and self._estimate_check_allowed(out):
                 est = tfhe_estimate(self._workload.model, self._workload.dataset.x_test[:1], self.n_bits,
                                     self.rounding_threshold_bits)
                 measured = self._wall_s / n

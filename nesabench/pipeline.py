@@ -136,6 +136,9 @@ class Pipeline(Protocol):
         into the record.
       - ``max_eval_samples: int | None``: cap on how many samples the technique can afford to
         run for quality (e.g. real TFHE execution); None means the whole test split.
+      - ``budget_s: float | None``: set by the harness before ``prepare`` to ``harness.max_eval_s``
+        (None: no budget). A technique may skip optional extra passes under a budget (a check of its
+        cost estimator against the measurement, say) and records that it did.
       - ``trained_model() -> TrainedModel | None``: the model the technique trained or fine-tuned
         (DP-SGD, say); the harness audits it for membership inference after timing.
     """

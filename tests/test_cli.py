@@ -114,7 +114,8 @@ def test_other_configuration_errors_exit_2_without_a_traceback(tmp_path, monkeyp
 def test_a_sweep_experiment_without_multirun_says_so(tmp_path) -> None:
     proc = cli(tmp_path, "experiment=dp_tradeoff")
     assert proc.returncode == 2
-    assert "experiment=dp_tradeoff defines a sweep (workload=mlp_cancer,cnn_digits, technique.target_epsilon=" in proc.stderr
+    assert ("experiment=dp_tradeoff defines a sweep (workload=mlp_cancer,cnn_digits, "
+            "technique.target_epsilon=") in proc.stderr
     assert ".venv/bin/nesabench -m experiment=dp_tradeoff" in proc.stderr
     assert not (tmp_path / "runs").exists()
 

@@ -69,6 +69,16 @@ def test_real_tfhe_execution_matches_simulation(executed):
     assert m["simulate_accuracy"] > 0.8
 
 
+def test_the_estimator_check_is_skipped_under_a_harness_budget_and_said_so(executed):
+    _wl, pipe, _x, _out = executed
+    pipe.check_estimate, pipe.budget_s = True, 60.0
+    try:
+        m = pipe.metrics()
+    finally:
+        pipe.check_estimate, pipe.budget_s = False, None
+    assert "estimate_latency_s" not in m and m["estimate_check"] == "skipped under harness.max_eval_s=60"
+
+
 def test_node_output_is_unreadable_without_the_client_keys(executed):
     """Only the client's keys read the node's results: they give the circuit's answers (its simulation
     on the same quantized inputs); the same circuit under fresh secret keys reads something else.

@@ -181,6 +181,8 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
     n_eval = min(n_eval, cap) if cap else n_eval
     x_eval, y_eval, reference = ds.x_test[:n_eval], ds.y_test[:n_eval], reference_all[:n_eval]
 
+    if hasattr(pipeline, "budget_s"):  # optional extra passes a technique may skip under a budget
+        pipeline.budget_s = harness.max_eval_s
     log.info("%s prepare", tag)
     with PeakMemory() as mem:
         t0 = time.perf_counter()
