@@ -77,8 +77,13 @@ def readme_table(recs: list[dict]) -> None:
             reason = str(d.get("reason") or "").split(";")[0]
             print(head + f" {d['status']}: {reason} |" + " |" * 8)
             continue
-        single = min(float(d.get(f"leakage.node{j}.input_privacy", float("nan"))) for j in range(k))
+        scores = [d.get(f"leakage.node{j}.input_privacy") for j in range(k)]
         pooled = d.get(f"leakage.collusion_{k}_of_{k}.input_privacy")
+        if all(v is None for v in scores) and pooled is None:
+            privacy = "not run (harness.leakage=false)"
+        else:
+            single = min(float("nan") if v is None else float(v) for v in scores)
+            privacy = f"{single:.2f} / {fmt(pooled, '.2f')}"
         print(head + " " + " | ".join([
             f"{d['slowdown']:.1f}x" if d.get("slowdown") is not None else "-",
             f"{fmt(d.get('latency_p50_s'))} ({fmt(d.get('plaintext_latency_p50_s'))})",
@@ -86,7 +91,7 @@ def readme_table(recs: list[dict]) -> None:
             f"{100 * float(d.get('client_flops_fraction') or 0):.1f}%",
             f"{100 * float(d.get('client_time_fraction') or 0):.0f}%",
             fmt(d.get("fidelity_agreement"), ".2f"),
-            f"{single:.2f} / {fmt(pooled, '.2f')}", fmt(d.get("cpu_load_1m"), ".1f")]) + " |")
+            privacy, fmt(d.get("cpu_load_1m"), ".1f")]) + " |")
     print()
     print(CRYPTEN)
 

@@ -316,21 +316,26 @@ def tee_paging_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]
 
 def hybrid_nodes_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
     """experiment=hybrid_nodes: slowdown and bytes per inference against the number of nodes,
-    one line per workload and non-linear mode."""
+    one line per workload, non-linear mode and weights mode."""
     runs = sweep_records(df, "hybrid_nodes", ["param.nodes", "slowdown"], "hybrid_nodes", note)
     if runs.empty:
         return []
-    mode = "param.nonlinear" if "param.nonlinear" in runs.columns else None
-    modes = sorted(runs[mode].dropna().unique()) if mode else [None]
+    # one line per (non-linear mode, weights mode): points of different modes never share a line
+    keys = [c for c in ("param.nonlinear", "param.weights") if c in runs.columns]
+    modes = sorted({tuple(r) for r in runs[keys].dropna().itertuples(index=False)}) if keys else [()]
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         for j, wl in enumerate(order_workloads(runs["workload"])):
             for k, m in enumerate(modes):
-                rows = runs[(runs.workload == wl) & ((runs[mode] == m) if mode else True)]
+                sel = runs.workload == wl
+                for col, value in zip(keys, m, strict=True):
+                    sel &= runs[col] == value
+                rows = runs[sel]
                 if rows.empty:
                     continue
-                st = {"marker": MARKERS[j % len(MARKERS)], "color": COLOURS[(j + 1) % len(COLOURS)]}
-                label = f"{wl}" + (f", {m}" if m is not None else "")
+                st = {"marker": MARKERS[(j + k) % len(MARKERS)], "color": COLOURS[(j + 1) % len(COLOURS)]}
+                label = ", ".join([wl, *(f"{v} weights" if c == "param.weights" else str(v)
+                                         for c, v in zip(keys, m, strict=True))])
                 ls = LINESTYLES[k % len(LINESTYLES)]
                 _plot_series(axes[0], _points(rows, "param.nodes", "slowdown"), st, label, ls)
                 _plot_series(axes[1], _points(rows, "param.nodes", "bytes_per_inference"), st, label, ls)
@@ -340,7 +345,8 @@ def hybrid_nodes_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Pat
             _log(ax, y=True)
             ax.set_xlabel("nodes")
             ax.xaxis.get_major_locator().set_params(integer=True)
-        _legend(axes[1], loc="upper left", bbox_to_anchor=(1.0, 1.0), title="workload, non-linear mode")
+        _legend(axes[1], loc="upper left", bbox_to_anchor=(1.0, 1.0),
+                title="workload, non-linear mode, weights")
         fig.suptitle("Nesa HSS-EE: cost against the number of nodes")
     return save(fig, out_dir, "hybrid_nodes")
 
