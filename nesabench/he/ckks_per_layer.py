@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nesabench.he.ckks_client_aided import layer_index
+from nesabench.he.layer_scaled_cost import LayerScaledCost
 
 
 @dataclass
@@ -27,38 +28,8 @@ class RoundMark:
 
 
 @dataclass
-class SampleCost:
+class SampleCost(LayerScaledCost):
     """One sample's measured parts: each encrypted layer, and the rest (embeddings, pooling, head)."""
-
-    layers: int
-    layer_s: list[float]
-    layer_bytes_up: list[int]
-    layer_bytes_down: list[int]
-    layer_rounds: list[int]
-    rest_s: float
-    rest_bytes_up: int
-    rest_bytes_down: int
-    rest_rounds: int
-
-    def _scaled(self, per_layer: list[float] | list[int], rest: float) -> float:
-        return sum(per_layer) / len(per_layer) * self.layers + rest
-
-    @property
-    def latency_s(self) -> float:
-        """Measured encrypted layer (mean) x layers + measured rest."""
-        return self._scaled(self.layer_s, self.rest_s)
-
-    @property
-    def bytes_up(self) -> float:
-        return self._scaled(self.layer_bytes_up, self.rest_bytes_up)
-
-    @property
-    def bytes_down(self) -> float:
-        return self._scaled(self.layer_bytes_down, self.rest_bytes_down)
-
-    @property
-    def rounds(self) -> float:
-        return self._scaled(self.layer_rounds, self.rest_rounds)
 
 
 def sample_cost(marks: list[RoundMark], start: float, end: float, layers: int) -> SampleCost:

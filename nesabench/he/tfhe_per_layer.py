@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from nesabench.he.layer_scaled_cost import LayerScaledCost
+
 
 def encoder_layer_of(name: str) -> str | None:
     """The repeated block a linear layer sits in (``encoder.layer.3.attention.self.query`` ->
@@ -71,40 +73,11 @@ def split_layers(linear_names: list[str], fhe_layers: int | None) -> LayerSplit:
 
 
 @dataclass
-class CallCost:
+class CallCost(LayerScaledCost):
     """One infer call's measured parts: each FHE encoder layer's wall time and bytes, and the rest."""
 
-    layers: int
-    layer_s: list[float]
-    layer_bytes_up: list[int]
-    layer_bytes_down: list[int]
-    layer_rounds: list[int]
-    rest_s: float
-    rest_bytes_up: int
-    rest_bytes_down: int
-    rest_rounds: int
     samples: int
     wall_s: float
-
-    def _scaled(self, per_layer: list[float] | list[int], rest: float) -> float:
-        return sum(per_layer) / len(per_layer) * self.layers + rest
-
-    @property
-    def latency_s(self) -> float:
-        """Measured FHE layer (mean) x layers + measured rest, for the whole call."""
-        return self._scaled(self.layer_s, self.rest_s)
-
-    @property
-    def bytes_up(self) -> float:
-        return self._scaled(self.layer_bytes_up, self.rest_bytes_up)
-
-    @property
-    def bytes_down(self) -> float:
-        return self._scaled(self.layer_bytes_down, self.rest_bytes_down)
-
-    @property
-    def rounds(self) -> float:
-        return self._scaled(self.layer_rounds, self.rest_rounds)
 
 
 @dataclass
