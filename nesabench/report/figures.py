@@ -67,18 +67,28 @@ def _legend(ax, **kw) -> None:
 
 
 def _log(ax, x: bool = False, y: bool = False, base: int = 10) -> None:
-    """Log axes with labels on the decades only (minor labels crowd a short range)."""
-    from matplotlib.ticker import NullFormatter
+    """Log axes with labels on the decades only (minor labels crowd a short range); a range of under
+    two decades gets labels at 1, 2 and 5 per decade in plain numbers (300, 2k) instead."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     for on, axis, set_scale, lim in ((x, ax.xaxis, ax.set_xscale, ax.get_xlim),
                                      (y, ax.yaxis, ax.set_yscale, ax.get_ylim)):
         if on:
             set_scale("log", base=base)
             lo, hi = lim()
-            # a range of under two decades keeps matplotlib's labels between the decades: with
-            # decades only it could show one label or none
-            if lo > 0 and math.log(hi / lo, base) >= 2:
-                axis.set_minor_formatter(NullFormatter())
+            axis.set_minor_formatter(NullFormatter())
+            if lo > 0 and math.log(hi / lo, base) < 2 and base == 10:
+                # with decades only, such a range could show one label or none
+                axis.set_major_locator(LogLocator(base=base, subs=(1.0, 2.0, 5.0)))
+                axis.set_major_formatter(FuncFormatter(lambda v, _pos: _plain(v)))
+
+
+def _plain(v: float) -> str:
+    """A tick value without exponent notation: 0.5, 20, 300, 2k, 50k, 3M."""
+    for factor, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= factor:
+            return f"{v / factor:g}{suffix}"
+    return f"{v:g}"
 
 
 def _num(v) -> float | None:
@@ -249,11 +259,12 @@ def zk_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
     runs = sweep_records(df, "zk_scaling", ["prove_s"], "zk_prove", note)
     if runs.empty:
         return []
-    runs = runs.assign(_params=[_num(r.get("workload_parameters")) or _num(r.get("circuit_params"))
+    # the circuit's own count first: in per-layer mode (minilm) the circuit is one encoder layer
+    runs = runs.assign(_params=[_num(r.get("circuit_params")) or _num(r.get("workload_parameters"))
                                 for _, r in runs.iterrows()])
     for _, r in runs[runs["_params"].isna()].iterrows():
-        note(f"figure zk_prove: leaving out {r.get('record_file')}: it lacks the key 'workload_parameters' "
-             f"(or circuit_params)")
+        note(f"figure zk_prove: leaving out {r.get('record_file')}: it lacks the key 'circuit_params' "
+             f"(or workload_parameters)")
     runs = runs[runs["_params"].notna()]
     if runs.empty:
         return []
