@@ -37,6 +37,7 @@ from nesabench.zk.circuit import (
     Proof,
     logrows_for,
 )
+from nesabench.zk.decomposition import EZKL_DECOMP_BASE, EZKL_DECOMP_LEGS, fitted_decomposition, legs_for
 from nesabench.zk.layers import LayerSplit, split_layers
 from nesabench.zk.mask import MASK_FILL, has_padding, with_padded_copies
 from nesabench.zk.scaling import MIN_PROBE_LOGROWS, count_macs, measure_scaling
@@ -80,6 +81,8 @@ class ZkEzklPipeline:
         calibration_scales: Sequence[Annotated[int, Range(ge=0, le=20)]] | None = None,
         num_inner_cols: Annotated[int, Range(ge=1, le=64)] = DEFAULT_INNER_COLS,
         max_rows: Annotated[int, Range(ge=1)] | None = None,
+        decomp_base: Annotated[int, Range(ge=2)] | Literal["fit"] = "fit",
+        decomp_legs: Annotated[int, Range(ge=1)] | None = None,
     ) -> None:
         self.visibility = Visibility(input=input_visibility, params=param_visibility)
         if calibration_target not in CALIBRATION_TARGETS:
@@ -130,6 +133,17 @@ class ZkEzklPipeline:
         #: A circuit with more rows than this (EZKL's uncalibrated count) is not built: recorded
         #: unsupported with the extrapolated cost, before calibration and key generation spend minutes.
         self.max_rows = max_rows
+        if decomp_base != "fit" and (not isinstance(decomp_base, int) or decomp_base < 2
+                                     or decomp_base & (decomp_base - 1)):
+            raise ValueError(f"decomp_base={decomp_base!r} is not accepted; accepted: 'fit' or a power of "
+                             "two >= 2 (EZKL's default: 16384)")
+        if decomp_legs is not None and decomp_legs < 1:
+            raise ValueError(f"decomp_legs={decomp_legs} is not accepted; accepted: an integer >= 1 or null")
+        #: EZKL's range-check decomposition: "fit" sizes its table to the circuit's own rows
+        #: (nesabench/zk/decomposition.py); legs None = enough to cover EZKL's default range.
+        self.decomp_base, self.decomp_legs = decomp_base, decomp_legs
+        #: Set by the harness to harness.max_eval_s: under a budget the estimator check is skipped.
+        self.budget_s: float | None = None
         self._split: LayerSplit | None = None
         self._sample_s: list[float] = []
         self._rest_s: list[float] = []
@@ -248,7 +262,11 @@ class ZkEzklPipeline:
                          unproven=self._split.unproven)
         t0 = time.perf_counter()
         rows = c.gen_settings(self.num_inner_cols)["num_rows"]
+        decomp = self._decomposition(rows)
+        if decomp != (EZKL_DECOMP_BASE, EZKL_DECOMP_LEGS):
+            rows = c.gen_settings(self.num_inner_cols, decomp)["num_rows"]
         steps["settings_s"] = time.perf_counter() - t0
+        steps.update(decomp_base=decomp[0], decomp_legs=decomp[1])
         t0 = time.perf_counter()
         try:
             calibration = workload.calibration(self.calibration_samples)
@@ -288,11 +306,19 @@ class ZkEzklPipeline:
         steps["setup_keys_s"] = time.perf_counter() - t0
         steps["setup_peak_rss_mb"] = c.setup_peak_rss_mb
         low, high = run_args["lookup_range"]
-        steps.update(num_inner_cols=run_args["num_inner_cols"], lookup_range_min=low, lookup_range_max=high)
+        steps.update(num_inner_cols=run_args["num_inner_cols"], lookup_range_min=low, lookup_range_max=high,
+                     decomp_base=run_args["decomp_base"], decomp_legs=run_args["decomp_legs"])
         steps.update(logrows=logrows, num_rows=settings["num_rows"], input_scale=run_args["input_scale"],
                      param_scale=run_args["param_scale"], pk_bytes=c.pk.stat().st_size,
                      vk_bytes=c.vk.stat().st_size, circuit_params=sum(p.numel() for p in model.parameters()))
         self._output_scale = settings["model_output_scales"][0]
+
+    def _decomposition(self, num_rows: int) -> tuple[int, int]:
+        """(base, legs) of EZKL's range-check decomposition for a circuit of ``num_rows`` rows."""
+        if self.decomp_base == "fit":
+            d = fitted_decomposition(num_rows, self.decomp_legs)
+            return d.base, d.legs
+        return self.decomp_base, self.decomp_legs or legs_for(self.decomp_base)
 
     # -- serving --------------------------------------------------------------------------
     def infer(self, x: torch.Tensor) -> torch.Tensor:
@@ -434,9 +460,14 @@ class ZkEzklPipeline:
                 **({"slowdown": p50 / plain, "plaintext_latency_p50_s": plain} if plain else {})}
 
     def _estimate_check(self, measured: dict[str, Any]) -> dict[str, Any]:
-        """The prove-time fit at this circuit's logrows against the measured prove call."""
+        """The prove-time fit at this circuit's logrows against the measured prove call. Under a
+        harness budget (harness=table) it is skipped, and said so: the probe behind the fit is a key
+        generation and a proof at each of scaling_logrows (docs/zk.md); harness=overhead runs it."""
         if not self.check_estimate or not measured.get("prove_call_s") or self._workload is None:
             return {}
+        if self.budget_s is not None:
+            return {"estimate_check": f"skipped under harness.max_eval_s={self.budget_s:g} (the probe fit "
+                                      "runs in harness=overhead)"}
         scaling = measure_scaling(self._workload.cache_dir, self.scaling_logrows)
         est = scaling.predict("prove_s", measured["logrows"])
         return {"estimate_prove_s": est, "estimate_kind": "extrapolation",

@@ -9,6 +9,8 @@ from conftest import trained_workload
 from baselines.zk_ezkl import ZkEzklPipeline
 from nesabench.pipeline import Unsupported
 from nesabench.workloads.workload import Workload
+from nesabench.zk.circuit import logrows_for
+from nesabench.zk.decomposition import EZKL_DECOMP_BASE, EZKL_DECOMP_LEGS, fitted_decomposition
 from nesabench.zk.scaling import Scaling, ScalingPoint
 from nesabench.zk.tamper import TAMPER_CASES
 
@@ -48,6 +50,40 @@ def test_honest_proof_verifies_and_outputs_match_plaintext(proven) -> None:
     assert m["key_load_s"] > 0 and m["io_s"] > 0
     assert m["prove_s"] + m["key_load_s"] == pytest.approx(m["prove_call_s"])
     assert m["circuit_eval_samples"] == 30 and m["circuit_agreement"] >= 0.95
+
+
+def test_circuit_is_proved_at_the_logrows_its_rows_need(proven) -> None:
+    """EZKL's default 2^14-row range-check table alone would set logrows 15 (12 here, the cap) for
+    mlp_cancer's 1,232 rows; the fitted decomposition lets it prove at 11, covering the same range."""
+    m = proven[0].metrics()
+    assert m["logrows"] == logrows_for(m["num_rows"]) == 11
+    assert m["decomp_base"] ** m["decomp_legs"] >= EZKL_DECOMP_BASE**EZKL_DECOMP_LEGS
+    assert m["decomp_base"] < EZKL_DECOMP_BASE
+
+
+def test_fitted_decomposition_keeps_ezkl_range_and_default_for_large_circuits() -> None:
+    small = fitted_decomposition(1232)
+    assert (small.base, small.legs) == (1024, 3) and small.range_bits >= 28
+    for rows in (23_738, 314_501):  # cnn_digits, tiny_transformer: logrows >= 15 anyway
+        d = fitted_decomposition(rows)
+        assert (d.base, d.legs) == (EZKL_DECOMP_BASE, EZKL_DECOMP_LEGS)
+    assert fitted_decomposition(1232, legs=5).legs == 5
+
+
+def test_estimate_check_is_skipped_under_a_harness_budget_and_runs_without(proven) -> None:
+    pipe = proven[0]
+    saved = pipe.check_estimate, pipe.scaling_logrows, pipe.budget_s
+    try:
+        pipe.check_estimate, pipe.scaling_logrows = True, [12, 13]
+        pipe.budget_s = 90.0  # what the runner sets under harness=table
+        m = pipe.metrics()
+        assert m["estimate_check"].startswith("skipped under harness.max_eval_s=90")
+        assert "estimate_prove_s" not in m
+        pipe.budget_s = None  # harness=overhead: no budget, the fit is checked
+        m = pipe.metrics()
+        assert "estimate_check" not in m and m["estimate_prove_s"] > 0 and m["estimate_ratio"] > 0
+    finally:
+        pipe.check_estimate, pipe.scaling_logrows, pipe.budget_s = saved
 
 
 @pytest.mark.parametrize("case", TAMPER_CASES)
@@ -112,6 +148,8 @@ def test_proving_over_the_memory_cap_is_unsupported_naming_cap_and_peak(proven) 
     ({"prove_samples": 0}, "prove_samples=0"),
     ({"num_inner_cols": 0}, "num_inner_cols=0.*accepted: 1..64"),
     ({"max_fidelity_s": 0}, "max_fidelity_s=0"),
+    ({"decomp_base": 1000}, "decomp_base=1000.*power of two"),
+    ({"decomp_legs": 0}, "decomp_legs=0"),
 ])
 def test_bad_parameters_raise_a_clear_value_error(kwargs, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -134,7 +172,10 @@ def test_scaling_fit_uses_the_largest_sizes() -> None:
 
 
 def test_too_large_for_max_logrows_is_unsupported_with_a_measured_estimate() -> None:
-    pipe = ZkEzklPipeline(input_visibility="private", max_logrows=8, scaling_logrows=(12, 13))
+    # EZKL's default decomposition: its 2^14-row range table cannot be spread over logrows 8 (a fitted
+    # 2^9-row table can, and the 1,000-row circuit then fits)
+    pipe = ZkEzklPipeline(input_visibility="private", max_logrows=8, scaling_logrows=(12, 13),
+                          decomp_base=EZKL_DECOMP_BASE)
     wl = workload("mlp_cancer")
     pipe.check(wl)  # buildable: the size is judged by calibration within max_logrows
     with pytest.raises(Unsupported) as info:

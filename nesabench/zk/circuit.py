@@ -116,11 +116,15 @@ class Circuit:
                               output_names=["output"], dynamo=False, opset_version=18)
         self.mask_values_replaced = finite_mask_fill(self.onnx, mask_fill)
 
-    def gen_settings(self, num_inner_cols: int = DEFAULT_INNER_COLS) -> dict[str, Any]:
+    def gen_settings(self, num_inner_cols: int = DEFAULT_INNER_COLS,
+                     decomp: tuple[int, int] | None = None) -> dict[str, Any]:
         """Settings for the exported graph; ``num_inner_cols`` is EZKL's columns per operation block
-        (more columns, fewer rows: the same area, but more columns in the keys)."""
+        (more columns, fewer rows: the same area, but more columns in the keys); ``decomp`` is the
+        range-check decomposition (base, legs), EZKL's default when None (nesabench/zk/decomposition.py)."""
         args = ezkl.PyRunArgs()
         args.num_inner_cols = int(num_inner_cols)
+        if decomp is not None:
+            args.decomp_base, args.decomp_legs = int(decomp[0]), int(decomp[1])
         args.input_visibility = self.visibility.ezkl_input
         args.param_visibility = self.visibility.ezkl_params
         args.output_visibility = self.visibility.ezkl_output
