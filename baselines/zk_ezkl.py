@@ -179,7 +179,10 @@ class ZkEzklPipeline:
         n_params = sum(p.numel() for p in model.parameters())
         self._split = split_layers(model) if n_params > self.per_layer_params else None
         if self._split is None:
+            self._steps["circuit_params"] = n_params
             return model, example
+        # recorded for an unsupported estimate too: the zk_prove figure places a circuit by its size
+        self._steps["circuit_params"] = sum(p.numel() for p in self._split.layer.parameters())
         return self._split.layer, self._split.inputs(example)
 
     def _circuit_inputs(self, x: torch.Tensor) -> Inputs:

@@ -115,6 +115,8 @@ def test_one_layer_transformer_proves_verifies_and_matches_plaintext(per_layer: 
     if per_layer:
         assert m["mode"] == "measured per layer x 2" and m["layers"] == 2
         assert m["latency_p50_s"] >= 2 * m["latency_one_layer_p50_s"] > 0
+        # the circuit is one of the two layers: its size, not the model's, places it in zk_prove
+        assert m["circuit_params"] < sum(p.numel() for p in wl.model.parameters()) / 2
     else:
         assert "mode" not in m and "latency_p50_s" not in m
 
