@@ -303,7 +303,7 @@ class ZkEzklPipeline:
             c.setup(srs, self.max_memory_gb)
         except CircuitError as err:
             steps["setup_peak_rss_mb"] = c.setup_peak_rss_mb
-            raise self._unsupported(workload, f"key generation does not fit {self.max_memory_gb:g} GB at "
+            raise self._unsupported(workload, f"key generation {self._memory_verdict(err)} at "
                                     f"logrows {logrows} ({err})", rows=settings["num_rows"], macs=None,
                                     layers=layers) from err
         steps["setup_keys_s"] = time.perf_counter() - t0
@@ -315,6 +315,11 @@ class ZkEzklPipeline:
                      param_scale=run_args["param_scale"], pk_bytes=c.pk.stat().st_size,
                      vk_bytes=c.vk.stat().st_size, circuit_params=sum(p.numel() for p in model.parameters()))
         self._output_scale = settings["model_output_scales"][0]
+
+    def _memory_verdict(self, err: CircuitError) -> str:
+        if err.machine_oom:
+            return f"ran out of this machine's memory below the {self.max_memory_gb:g} GB cap"
+        return f"does not fit {self.max_memory_gb:g} GB"
 
     def _decomposition(self, num_rows: int) -> tuple[int, int]:
         """(base, legs) of EZKL's range-check decomposition for a circuit of ``num_rows`` rows."""
@@ -342,7 +347,7 @@ class ZkEzklPipeline:
             except CircuitError as err:  # the proving child over its memory cap (or failed): named, measured
                 self._steps["prove_peak_rss_mb"] = _peak_mb(str(err))
                 raise self._unsupported(
-                    self._workload, f"proving does not fit {self.max_memory_gb:g} GB at logrows "
+                    self._workload, f"proving {self._memory_verdict(err)} at logrows "
                     f"{self._steps.get('logrows')} ({err})", rows=self._steps.get("num_rows"), macs=None,
                     layers=self._steps.get("layers", 1)) from err
             self._prove_call_s.append(proof.call_s)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,13 +33,33 @@ open(sys.argv[2], "w").write(json.dumps({"ok": bool(ok), "seconds": seconds}))
 
 
 class ChildError(RuntimeError):
-    """The child failed, ran out of its memory cap, or timed out; the message says which."""
+    """The child failed, ran out of its memory cap, or timed out; the message says which.
+
+    ``machine_oom``: the kernel killed it (SIGKILL) below its cap, i.e. the machine ran out of memory
+    (other processes too), not the cap: "does not fit the cap" would then be the wrong conclusion."""
+
+    def __init__(self, message: str, machine_oom: bool = False) -> None:
+        super().__init__(message)
+        self.machine_oom = machine_oom
 
 
 @dataclass(frozen=True)
 class ChildResult:
     seconds: float  # the EZKL call alone, timed inside the child
     peak_rss_mb: float  # the child's peak resident memory
+
+
+def failure_reason(timed_out: bool, returncode: int, timeout_s: float) -> tuple[str, bool]:
+    """Why a child that wrote no result failed, and whether the machine (not the cap) ran out of memory:
+    over its RLIMIT_AS cap an allocation fails inside the child (an abort, not SIGKILL), so a SIGKILL
+    we did not send is the kernel's out-of-memory killer."""
+    if timed_out:
+        return (f"timed out after {timeout_s:g} s (in ezkl 23 a lookup input outside the calibrated range "
+                "deadlocks the prover)"), False
+    if returncode == -signal.SIGKILL:
+        return (f"exit {returncode}, killed by the system below its cap (the kernel's out-of-memory killer: "
+                "the machine ran out of memory)"), True
+    return f"exit {returncode}", False
 
 
 def run_ezkl(fn: str, args: list[str], kwargs: dict[str, Any], work_dir: Path, cap_gb: float,
@@ -66,10 +87,9 @@ def run_ezkl(fn: str, args: list[str], kwargs: dict[str, Any], work_dir: Path, c
     peak = usage.ru_maxrss / 1024
     tail = log.read_text(errors="replace")[-300:].strip()
     if timed_out or not out.exists():
-        why = (f"timed out after {timeout_s:g} s (in ezkl 23 a lookup input outside the calibrated range "
-               "deadlocks the prover)") if timed_out else f"exit {proc.returncode}"
+        why, machine_oom = failure_reason(timed_out, proc.returncode, timeout_s)
         raise ChildError(f"ezkl {fn} in a child capped at {cap_gb:g} GB failed: {why}, peak RSS "
-                         f"{peak:.0f} MB; {tail}")
+                         f"{peak:.0f} MB; {tail}", machine_oom=machine_oom)
     result = json.loads(out.read_text())
     if not result["ok"]:
         raise ChildError(f"ezkl {fn} returned False; {tail}")

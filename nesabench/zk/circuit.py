@@ -37,7 +37,11 @@ RESERVED_ROWS = 16
 
 
 class CircuitError(RuntimeError):
-    """An EZKL step failed; the message carries EZKL's own reason."""
+    """An EZKL step failed; the message carries EZKL's own reason (``machine_oom``: see ChildError)."""
+
+    def __init__(self, message: str, machine_oom: bool = False) -> None:
+        super().__init__(message)
+        self.machine_oom = machine_oom
 
 
 def logrows_for(num_rows: int) -> int:
@@ -154,7 +158,7 @@ class Circuit:
                               {"srs_path": str(srs.path)}, self.dir, max_memory_gb, CHILD_TIMEOUT_S)
         except ChildError as err:
             self.setup_peak_rss_mb = _peak_from(str(err))
-            raise CircuitError(str(err)) from err
+            raise CircuitError(str(err), err.machine_oom) from err
         self.setup_peak_rss_mb = result.peak_rss_mb
 
     def settings(self) -> dict[str, Any]:
@@ -185,7 +189,7 @@ class Circuit:
                               {"srs_path": str(self._srs_path())}, self.dir, self.max_memory_gb,
                               CHILD_TIMEOUT_S)
         except ChildError as err:
-            raise CircuitError(str(err)) from err
+            raise CircuitError(str(err), err.machine_oom) from err
         self.prove_peak_rss_mb = max(self.prove_peak_rss_mb or 0.0, result.peak_rss_mb)
         t1 = time.perf_counter()
         data = json.loads(path.read_text())
