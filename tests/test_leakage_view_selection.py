@@ -6,8 +6,9 @@ import secrets
 
 import numpy as np
 import pytest
-from conftest import trained_workload
+from conftest import compose_config, trained_workload
 
+from nesabench.config import ConfigError, HarnessConfig
 from nesabench.leakage.suite import evaluate_leakage
 from nesabench.leakage.view_selection import must_attack, select_views
 from nesabench.leakage.views import ViewSeries
@@ -43,7 +44,8 @@ def node_views(x, batch: int = 8) -> list[list[PartyView]]:
         call = []
         for layer in ["input", *(f"layer{j}" for j in range(LAYERS))]:
             mask = uniform(secret.shape)
-            call += [PartyView("node0", "share", layer, secret - mask), PartyView("node1", "share", layer, mask)]
+            call += [PartyView("node0", "share", layer, secret - mask),
+                     PartyView("node1", "share", layer, mask)]
             if layer == f"layer{LAYERS // 2}":
                 call.append(PartyView("node0", "share", LEAKY, secret + uniform(secret.shape, bits=12)))
         calls.append(call)
@@ -95,3 +97,11 @@ def test_full_pass_is_the_default(cancer):
     out = evaluate_leakage(cancer, None, x, views)
     assert out["leakage.views_attacked"] == out["leakage.views_total"] == 3
     assert "leakage.views_skipped" not in out
+
+
+def test_only_the_table_harness_caps_the_pass():
+    assert compose_config(["harness=table"]).harness.leakage_views_per_party == 6
+    assert compose_config(["harness=overhead"]).harness.leakage_views_per_party is None
+    assert HarnessConfig().leakage_views_per_party is None
+    with pytest.raises(ConfigError, match="leakage_views_per_party"):
+        HarnessConfig(leakage_views_per_party=0)
