@@ -56,18 +56,19 @@ def series(names: list[tuple[str, str]]) -> list[ViewSeries]:
     return [ViewSeries("node0", kind, layer, [], []) for kind, layer in names]
 
 
-def test_selection_keeps_inputs_first_last_and_opened_values():
-    views = series([("share", "input"), *(("share", f"l{j}") for j in range(10)),
-                    ("share", "l4.opened@node0"), ("permuted_activation", "l7"), ("output", "out")])
+def test_selection_keeps_inputs_first_block_last_and_opened_values():
+    blocks = [f"b{j}.{part}" for j in range(5) for part in ("attn", "ff")]
+    views = series([("share", "input"), *(("share", name) for name in blocks),
+                    ("share", "b2.attn.opened@node0"), ("permuted_activation", "b3.ff"), ("output", "out")])
     kept = [views[i].layer for i in must_attack(views)]
-    assert kept == ["input", "l0", "l9", "l4.opened@node0", "l7", "out"]
-    sel = select_views(views, 8)
+    assert kept == ["input", "b0.attn", "b0.ff", "b4.ff", "b2.attn.opened@node0", "b3.ff", "out"]
+    sel = select_views(views, 9)
     layers = [s.layer for s in sel.attacked]
-    assert set(kept) <= set(layers) and len(layers) == 8
+    assert set(kept) <= set(layers) and len(layers) == 9
     assert len(sel.attacked) + len(sel.skipped) == len(views)
-    # the two extra picks are spread over the middle layers, not bunched at one end
-    middle = sorted(int(s.layer[1:]) for s in sel.attacked if s.layer not in kept)
-    assert middle[0] <= 2 and middle[-1] >= 7
+    # the two extra picks are spread over the middle blocks, not bunched at one end
+    middle = sorted(s.layer for s in sel.attacked if s.layer not in kept)
+    assert middle == ["b1.attn", "b4.attn"]
     assert select_views(views, None).skipped == [] and select_views(views, 3).attacked == [
         views[i] for i in must_attack(views)]
 
@@ -100,7 +101,7 @@ def test_full_pass_is_the_default(cancer):
 
 
 def test_only_the_table_harness_caps_the_pass():
-    assert compose_config(["harness=table"]).harness.leakage_views_per_party == 6
+    assert compose_config(["harness=table"]).harness.leakage_views_per_party == 8
     assert compose_config(["harness=overhead"]).harness.leakage_views_per_party is None
     assert HarnessConfig().leakage_views_per_party is None
     with pytest.raises(ConfigError, match="leakage_views_per_party"):

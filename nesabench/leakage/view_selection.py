@@ -7,7 +7,8 @@ and every share view gets the same probes. ``harness=table`` caps the views atta
   - every view that is not a share (opened permuted activations, outputs, plaintext, ...);
   - every share of a value opened to the node (``*.opened@nodeJ``: Beaver and truncation openings,
     where a reused or short mask would show);
-  - the input share, the first share after it, and the last share (nearest the output);
+  - the input share, every share of the first block (the first share's name up to its first dot,
+    e.g. ``layer0.*``), and the last share (nearest the output);
 and fills the rest of the cap with shares spread evenly over the remaining layers. The record
 says how many were attacked out of how many (``leakage.views_attacked`` / ``leakage.views_total``)
 and which were skipped, so a reader can see the sample is a sample. The collusion sweep pools the
@@ -44,6 +45,10 @@ def must_attack(series: Sequence[ViewSeries]) -> list[int]:
     rest = [i for i in shares if series[i].layer != INPUT_LAYER]
     if rest:
         keep |= {rest[0], rest[-1]}  # the first layer and the one nearest the output
+        # the whole first block (``layer0.*``): pooled, its shares are the states nearest the tokens,
+        # and the collusion score of MiniLM comes from there (layer0.gelu under nesa_hybrid)
+        block = series[rest[0]].layer.split(".")[0] + "."
+        keep |= {i for i in rest if series[i].layer.startswith(block)}
     return sorted(keep)
 
 
