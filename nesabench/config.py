@@ -39,6 +39,9 @@ class HarnessConfig:
     # the evaluated pairs instead; a record says leakage_attacker_budget_hit when time cut them short.
     leakage_attacker_samples: int = 256  # = nesabench.leakage.suite.MAX_ATTACKER_SAMPLES
     leakage_attacker_s: float = 10.0  # = nesabench.leakage.suite.ATTACKER_BUDGET_S
+    # Views attacked per untrusted party (None = every view: the full pass). A cap keeps the views
+    # most likely to leak (nesabench.leakage.view_selection); records say leakage.views_attacked/_total.
+    leakage_views_per_party: Optional[int] = None  # noqa: UP045 - OmegaConf reads typing.Optional
     # Shadow models per membership audit of a model a technique trained (and of the workload's own
     # model, its comparison point): 0 = the LOSS attack only; >= 2 adds offline LiRA. Each shadow is
     # one more training run of the recipe (minutes for minilm's on a cold cache).
@@ -59,6 +62,9 @@ class HarnessConfig:
                 f"harness.leakage_attacker_samples must be >= 0, got {self.leakage_attacker_samples}")
         if not self.leakage_attacker_s >= 0:
             raise ConfigError(f"harness.leakage_attacker_s must be >= 0, got {self.leakage_attacker_s}")
+        if self.leakage_views_per_party is not None and self.leakage_views_per_party < 1:
+            raise ConfigError(f"harness.leakage_views_per_party must be >= 1 or null (every view), "
+                              f"got {self.leakage_views_per_party}")
         if self.mia_shadows < 0 or self.mia_shadows == 1:
             raise ConfigError(
                 f"harness.mia_shadows must be 0 (LOSS attack only) or >= 2, got {self.mia_shadows}")

@@ -38,7 +38,7 @@ TIMING_SETTINGS = ("warmup", "repeats", "batch_size", "eval_samples", "torch_thr
 
 #: Leakage and membership-audit budgets: in a run's identity only when they differ from the default
 #: (older records keep their hashes), since fewer attacker-side pairs or shadows can change a score.
-LEAKAGE_BUDGET = ("leakage_attacker_samples", "leakage_attacker_s", "mia_shadows")
+LEAKAGE_BUDGET = ("leakage_attacker_samples", "leakage_attacker_s", "mia_shadows", "leakage_views_per_party")
 HARNESS_DEFAULTS = {f.name: f.default for f in dataclasses.fields(HarnessConfig)}
 
 #: Overrides that change where results go or whether a run is skipped, not what it measures.
@@ -256,7 +256,8 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
         budget = AttackerBudget(harness.leakage_attacker_samples, harness.leakage_attacker_s)
         record.update(evaluate_leakage(workload, pipeline, x_eval, views, record.latency_per_sample_s,
                                        attacker_knows_model=harness.attacker_knows_model,
-                                       attacker_budget=budget))
+                                       attacker_budget=budget,
+                                       views_per_party=harness.leakage_views_per_party))
 
 
 def view_accounting(views: list[list[PartyView]]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from nesabench.leakage.shares import bit_uniformity, collusion_sweep
 from nesabench.leakage.side_channels import side_channel_probe
 from nesabench.leakage.significance import wilson_interval
 from nesabench.leakage.summary import PartySummary, record_keys
+from nesabench.leakage.view_selection import select_views
 from nesabench.pipeline import TRUSTED_PARTIES, PartyView
 
 log = logging.getLogger(__name__)
@@ -242,11 +243,15 @@ def _series_attacks(s: V.ViewSeries, data: AttackData, model: Any) -> list[Attac
     return out
 
 
-def _collusion(series: list[V.ViewSeries], data: AttackData) -> list[AttackResult]:
-    """Pool the share views of all untrusted parties holding the same layer, 1..k at a time."""
+def _collusion(series: list[V.ViewSeries], data: AttackData,
+               layers: set[str] | None = None) -> list[AttackResult]:
+    """Pool the share views of all untrusted parties holding the same layer, 1..k at a time.
+
+    ``layers``: only these layers (a capped pass: the layers whose views were attacked); None = all.
+    """
     by_layer: dict[str, list[V.ViewSeries]] = {}
     for s in series:
-        if s.kind == "share":
+        if s.kind == "share" and (layers is None or s.layer in layers):
             by_layer.setdefault(s.layer, []).append(s)
     out = []
     for layer, group in by_layer.items():
@@ -276,13 +281,15 @@ def _collusion(series: list[V.ViewSeries], data: AttackData) -> list[AttackResul
 def evaluate_leakage(
     workload: Any, pipeline: Any, inputs: torch.Tensor, views: list[list[PartyView]],
     per_sample_s: float | None = None, attacker_knows_model: bool = True,
-    attacker_budget: AttackerBudget | None = None,
+    attacker_budget: AttackerBudget | None = None, views_per_party: int | None = None,
 ) -> dict[str, Any]:
     """Flat record keys summarizing per-party leakage (see nesabench.leakage.summary).
 
     ``per_sample_s`` is the technique's measured latency per sample, when the harness has it.
     ``attacker_knows_model``: whether attacks may use the public model's weights (weight views).
     ``attacker_budget``: attacker-side pairs and seconds to gather them (default: the module's caps).
+    ``views_per_party``: attack at most this many views per party, chosen by
+    ``view_selection.select_views`` (the views most likely to leak always among them); None = all.
     """
     t0 = time.perf_counter()
     n = len(inputs)
@@ -316,9 +323,15 @@ def evaluate_leakage(
     held_weights = [s for s in untrusted if s.kind == "weights"]  # attacked by weight_attacks (EE)
     untrusted = [s for s in untrusted if s.kind != "weights"]
     model = getattr(workload, "model", None) if attacker_knows_model else None  # public-model attacks
+    by_party: dict[str, list[V.ViewSeries]] = {}
+    for s in untrusted:
+        by_party.setdefault(s.party, []).append(s)
+    chosen = {party: select_views(group, views_per_party) for party, group in by_party.items()}
+    attacked = [s for s in untrusted if any(s is a for a in chosen[s.party].attacked)]
+    skipped = [f"{party}:{s.name}" for party, sel in chosen.items() for s in sel.skipped]
     summaries: dict[str, PartySummary] = {}
     errors: list[str] = []
-    for s in untrusted:
+    for s in attacked:
         summary = summaries.setdefault(s.party, PartySummary(s.party))
         if s.meta.get("weights") == "plain" or s.meta.get("holds_plain_weights"):
             summary.results.append(AttackResult("holds_plain_weights", 1.0, target="model", view=s.name,
@@ -346,13 +359,26 @@ def evaluate_leakage(
             summaries.setdefault(w.party, PartySummary(w.party)).unattacked.append(
                 f"weight attacks on {w.name} failed: {type(err).__name__}")
     try:
-        extra = _collusion(untrusted, data)
+        pooled = None if not skipped else {s.layer for s in attacked if s.kind == "share"}
+        extra = _collusion(untrusted, data, pooled)
     except Exception as err:
         log.exception("leakage: collusion sweep failed")
         extra, errors = [], [*errors, f"collusion: {type(err).__name__}: {err}"]
     out = record_keys(list(summaries.values()), extra)
     if on_time:  # gathering stopped on its time budget, short of the sample cap
         out["leakage_attacker_budget_hit"] = True
+    # How much of the views the pass attacked: all of them unless harness.leakage_views_per_party
+    # capped it (harness=table); the skipped ones are named, so the sample reads as a sample.
+    out.update({"leakage.views_attacked": len(attacked), "leakage.views_total": len(untrusted),
+                "leakage.views_per_party": views_per_party})
+    if skipped:
+        out["leakage.views_skipped"] = " ".join(skipped)
+    held: dict[str, set[str]] = {}
+    for s in untrusted:
+        if s.kind == "share":
+            held.setdefault(s.layer, set()).add(s.party)
+    out["leakage.collusion_layers_total"] = sum(len(p) >= 2 for p in held.values())
+    out["leakage.collusion_layers_attacked"] = len({r.view for r in extra})
     out.update({"leakage_attacker_samples": len(x_att), "leakage_eval_samples": n,
                 "leakage_s": time.perf_counter() - t0, "attacker_knows_model": attacker_knows_model})
     if held_weights:  # EE: the weight attacks' own numbers (key recovered, tokens read back)

@@ -166,9 +166,13 @@ def record_keys(parties: list[PartySummary], extra: list[AttackResult] | None = 
     for r in extra or []:  # one verdict per cross-party attack over every view it ran on (the worst)
         grouped.setdefault((r.attack, r.target), []).append(r)
     for (attack, target), results in grouped.items():
-        single = PartySummary(attack, results).verdict(target)
+        pooled = PartySummary(attack, results)
+        single = pooled.verdict(target)
         out[f"leakage.{attack}.{target}_privacy"] = single.privacy
         out[f"leakage.{attack}.{target}_detectable"] = single.detectable
+        worst = pooled.best(target)
+        if worst is not None and worst.leakage > 0:  # the view (layer) that set the pooled score
+            out[f"leakage.{attack}.{target}_view"] = worst.view
     return out
 
 

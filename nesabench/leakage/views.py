@@ -116,13 +116,31 @@ def trace_features(items: Sequence[np.ndarray], n_pages: int | None = None) -> n
     return out
 
 
+#: Projection matrices kept between views (drawing one for a 16 x 1536 view costs seconds, and every
+#: view of that width gets the same one), up to this many bytes in all.
+PROJECTION_CACHE_BYTES = 640 * 2**20
+_projections: dict[tuple[int, int], np.ndarray] = {}
+
+
+def projection_matrix(width: int, seed: int = 0) -> np.ndarray:
+    """The fixed (width, MAX_FEATURES) Gaussian matrix for ``seed``: drawn once, then reused."""
+    key = (width, seed)
+    proj = _projections.get(key)
+    if proj is None:
+        rng = np.random.default_rng(seed)
+        proj = rng.standard_normal((width, MAX_FEATURES)) / np.sqrt(MAX_FEATURES)
+        if proj.nbytes <= PROJECTION_CACHE_BYTES:
+            while sum(m.nbytes for m in _projections.values()) + proj.nbytes > PROJECTION_CACHE_BYTES:
+                _projections.pop(next(iter(_projections)))  # oldest first
+            _projections[key] = proj
+    return proj
+
+
 def project(features: np.ndarray, seed: int = 0) -> np.ndarray:
     """Fixed Gaussian random projection to MAX_FEATURES columns (distances kept, JL)."""
     if features.shape[1] <= MAX_FEATURES:
         return features
-    rng = np.random.default_rng(seed)
-    proj = rng.standard_normal((features.shape[1], MAX_FEATURES)) / np.sqrt(MAX_FEATURES)
-    return features @ proj
+    return features @ projection_matrix(features.shape[1], seed)
 
 
 def features(series: ViewSeries) -> np.ndarray:
