@@ -170,3 +170,55 @@ def test_rounding_method_auto_takes_approximate_only_above_the_pbs_threshold(tmp
     assert TFHEPipeline(rounding_threshold_bits=None, rounding_method="approximate")._rounding(wl) is None
     with pytest.raises(ValueError, match="rounding_method"):
         TFHEPipeline(rounding_method="fast")
+
+
+def test_p_error_reaches_concrete_and_the_record(tmp_path):
+    """A raised p_error (Zama's speed lever) must reach Concrete's optimizer: the compiled circuit's
+    per-PBS error probability follows it (Concrete ML's default is 2^-40, ~1e-12), and the record says
+    what was asked for and what was compiled."""
+    wl = tiny_workload(tmp_path)
+    pipe = TFHEPipeline(n_bits=3, rounding_threshold_bits=3, p_error=0.05, fhe="simulate",
+                        check_estimate=False)
+    pipe.check(wl)
+    pipe.prepare(wl)
+    assert 1e-3 < pipe.module.fhe_circuit.p_error <= 0.05
+    m = pipe.metrics()
+    assert m["p_error_setting"] == "0.05 per PBS"
+    assert m["circuit_p_error"] == pytest.approx(pipe.module.fhe_circuit.p_error)
+    assert m["circuit_complexity"] > 0
+
+
+def test_no_warm_up_executions_beyond_the_quality_pass(tmp_path):
+    """Under the harness, real FHE runs only for the quality pass and the timed calls: the warm-up
+    calls would be extra executions of a circuit the quality pass has already run."""
+    from nesabench.config import HarnessConfig
+    from nesabench.harness.runner import _measure
+    from nesabench.records import Record
+
+    wl = tiny_workload(tmp_path)
+    pipe = TFHEPipeline(n_bits=3, rounding_threshold_bits=3, fhe="execute", fhe_samples=2, max_repeats=2,
+                        check_estimate=False)
+    assert TFHEPipeline(fhe="simulate").max_warmup is None
+    harness = HarnessConfig(warmup=2, repeats=5, eval_samples=10, leakage=False, mia_shadows=0)
+    record = Record(technique="he_tfhe", workload="blobs")
+    _measure(harness, wl, pipe, record, "test")
+    assert record.latency_n == 2
+    assert pipe._stats.samples == 2 + 2  # quality pass (fhe_samples) + timed calls, no warm-up
+
+
+def test_under_a_harness_budget_the_quality_pass_is_the_timing(tmp_path):
+    """make table (harness.max_eval_s set): the quality pass's real executions are the timed calls,
+    so no sample is encrypted and evaluated twice; the record says where the timing came from."""
+    from nesabench.config import HarnessConfig
+    from nesabench.harness.runner import _measure
+    from nesabench.records import Record
+
+    wl = tiny_workload(tmp_path)
+    pipe = TFHEPipeline(n_bits=3, rounding_threshold_bits=3, fhe="execute", fhe_samples=2, max_repeats=3,
+                        check_estimate=False)
+    harness = HarnessConfig(warmup=2, repeats=5, eval_samples=10, leakage=False, mia_shadows=0,
+                            max_eval_s=600.0)
+    record = Record(technique="he_tfhe", workload="blobs")
+    _measure(harness, wl, pipe, record, "test")
+    assert pipe._stats.samples == 2  # the quality pass only
+    assert record.latency_n == 2 and record.extra["timing_from_quality_pass"] is True

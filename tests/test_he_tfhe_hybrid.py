@@ -162,3 +162,13 @@ def test_minilm_cell_is_measured_per_layer(run):
     assert rec.extra["fhe_layers"] == 7 and rec.extra["rounds_per_inference"] == 37 and rec.latency_n == 1
     assert rec.extra["execute_vs_simulate_agreement"] == 1.0
     assert rec.extra["execute_vs_float_agreement"] == 1.0
+
+
+def test_p_error_reaches_each_layer_circuit():
+    """The hybrid's layer circuits are compiled for the configured p_error too (Concrete ML's
+    default would give ~1e-13): dropping it on the way to HybridFHEModel fails here."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    hybrid = HybridTFHE(model, ["0"])
+    hybrid.compile(torch.randn(64, 4), n_bits=6, rounding_threshold_bits=6, p_error=0.05)
+    assert 1e-3 < hybrid.circuits()["0"].p_error <= 0.05

@@ -216,12 +216,16 @@ def _measure(harness: HarnessConfig, workload: Workload, pipeline: Pipeline, rec
     # ones; the quality pass above has already run it.
     repeats = min(harness.repeats, getattr(pipeline, "max_repeats", None) or harness.repeats)
     warmup = min(harness.warmup, repeats)
+    if getattr(pipeline, "max_warmup", None) is not None:  # a technique may cap them too (he_tfhe: 0)
+        warmup = min(warmup, pipeline.max_warmup)
     per_call = record.eval_s / max(1, len(outputs))
-    from_quality_pass = (harness.max_eval_s is not None and per_call > harness.max_eval_s
-                         and len(timed[0]) == harness.batch_size)
+    from_quality_pass = (harness.max_eval_s is not None and len(timed[0]) == harness.batch_size
+                         and (per_call > harness.max_eval_s  # or the technique asks (he_tfhe: real FHE)
+                              or getattr(pipeline, "timed_by_quality_pass", False)))
     if from_quality_pass:
-        # one call alone passes the budget: the quality pass's calls (same samples, same batch
-        # size, same timer around infer) are the timed calls, rather than running it once more
+        # one call alone passes the budget (or, under a budget, the technique asks): the quality
+        # pass's calls (same samples, same batch size, same timer around infer) are the timed
+        # calls, rather than running it once more
         record.update({"timing_budget_hit": True, "timing_from_quality_pass": True})
         lat = TimingStats.of(call_s)
     else:
