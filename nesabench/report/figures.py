@@ -231,25 +231,30 @@ def _plot_series(ax, pts, st: dict, label: str, ls="-") -> None:
 
 
 def scaling_figure(df: pd.DataFrame, out_dir: Path, note: Note) -> list[Path]:
-    """experiment=scaling: slowdown against the model's parameter count (log-log), one line per
-    technique, one panel per base workload."""
+    """experiment=scaling: slowdown (top) and setup time (bottom: keys, compilation, DP training)
+    against the model's parameter count (log-log), one line per technique, one column per base
+    workload."""
     runs = sweep_records(df, "scaling", ["workload_parameters", "slowdown"], "scaling", note)
     if runs.empty:
         return []
     workloads = order_workloads(runs["workload"])
+    rows_of = (("slowdown", "slowdown vs plaintext"), ("setup_s", "setup (s)"))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads) + 1.5, 3.8), squeeze=False)
-        for ax, wl in zip(axes[0], workloads, strict=True):
+        fig, axes = plt.subplots(2, len(workloads), figsize=(4.2 * len(workloads) + 1.5, 7.0), squeeze=False,
+                                 sharex="col")
+        for j, wl in enumerate(workloads):
             for tech in order_techniques(runs.loc[runs.workload == wl, "technique"]):
                 rows = runs[(runs.workload == wl) & (runs.technique == tech)]
-                pts = _points(rows, "workload_parameters", "slowdown")
-                _plot_series(ax, pts, technique_style(tech), tech)
-            _log(ax, x=True, y=True)
-            ax.set_xlabel("model parameters")
-            ax.set_title(f"{wl}, width sweep")
-        axes[0][0].set_ylabel("slowdown vs plaintext")
+                for i, (key, _) in enumerate(rows_of):
+                    pts = [p for p in _points(rows, "workload_parameters", key) if p[1] > 0]
+                    _plot_series(axes[i][j], pts, technique_style(tech), tech)
+            for i, (_, label) in enumerate(rows_of):
+                _log(axes[i][j], x=True, y=True)
+                axes[i][0].set_ylabel(label)
+            axes[1][j].set_xlabel("model parameters")
+            axes[0][j].set_title(f"{wl}, width sweep")
         _legend(axes[0][-1], loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        fig.suptitle("Scaling: slowdown against model size (hollow, dotted: estimate)")
+        fig.suptitle("Scaling: slowdown and setup against model size (hollow, dotted: estimate)")
     return save(fig, out_dir, "scaling")
 
 
