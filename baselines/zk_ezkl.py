@@ -207,7 +207,7 @@ class ZkEzklPipeline:
         if self.max_rows is not None and rows > self.max_rows:
             raise self._unsupported(
                 workload, f"the circuit has {rows:,} rows, more than max_rows={self.max_rows:,} (set "
-                "technique.max_rows=null to try it: tiny_transformer's 314,501 rows needed more than 8 GB "
+                "technique.max_rows=null to try it: tiny_transformer's 314,501 rows needed a 12.9 GB peak "
                 "to prove, docs/zk.md)", rows=rows, macs=None,
                 layers=1 if self._split is None else self._split.n_layers)
 
